@@ -1,0 +1,128 @@
+"""FastAPI application assembly: mounts the routers each package exposes."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from citybrain import __version__
+from citybrain.cockpit import web as cockpit_web
+from citybrain.kernel.errors import PROBLEM_BASE, CityBrainError
+from citybrain.kernel.identity.api import router as identity_router
+from citybrain.kernel.ledger_api import router as ledger_router
+from citybrain.kernel.policy.api import router as policy_router
+from citybrain.kernel.runtime import Runtime
+
+PROBLEM_JSON = "application/problem+json"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+
+
+def problem_response(body: dict[str, Any], request: Request) -> JSONResponse:
+    """An RFC 9457 response carrying the request id."""
+    body.setdefault("instance", str(request.url.path))
+    body["request_id"] = getattr(request.state, "request_id", "")
+    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON)
+
+
+def _validation_field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or "body"
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """The CityBrain web application over an opened runtime."""
+    app = FastAPI(
+        title="CityBrain 城市大脑",
+        version=__version__,
+        description="City data hub, governance gate and scenarios. Errors are RFC 9457 "
+        "problem+json; every response carries X-Request-ID, also written to the ledger.",
+    )
+    app.state.runtime = runtime
+
+    @app.middleware("http")
+    async def _request_id(request: Request, call_next: Any) -> Any:
+        incoming = request.headers.get("x-request-id", "")
+        request.state.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        return response
+
+    @app.exception_handler(CityBrainError)
+    async def _cb_error(request: Request, exc: CityBrainError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        resp = problem_response(exc.to_problem(str(request.url.path)), request)
+        if headers:
+            resp.headers.update(headers)
+        return resp
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _validation_field(e.get("loc", ())), "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "body", "message": "invalid"}
+        return problem_response(
+            {
+                "type": PROBLEM_BASE + "invalid-input",
+                "title": "Invalid input",
+                "status": 422,
+                "detail": f"{first['field']}: {first['message']}",
+                "field": first["field"],
+                "errors": errors,
+            },
+            request,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(
+            {
+                "type": "about:blank",
+                "title": str(exc.detail),
+                "status": exc.status_code,
+                "detail": str(exc.detail),
+            },
+            request,
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
+        return problem_response(
+            {
+                "type": PROBLEM_BASE + "database-unavailable",
+                "title": "Database unavailable",
+                "status": 503,
+                "detail": "the database did not answer; try again",
+            },
+            request,
+        )
+
+    @app.get("/health", tags=["operations"])
+    def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/ready", tags=["operations"])
+    def ready() -> JSONResponse:
+        """Readiness: the database answers."""
+        try:
+            with runtime.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except OperationalError:
+            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+        return JSONResponse({"status": "ready", "database": "ok"})
+
+    app.include_router(identity_router)
+    app.include_router(policy_router)
+    app.include_router(ledger_router)
+    cockpit_web.install(app)
+    return app

@@ -1,0 +1,152 @@
+"""The `citybrain` command: Typer + Rich. Errors print one line and exit with their code."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy.exc import OperationalError
+
+from citybrain import __version__
+from citybrain.kernel import db as kdb
+from citybrain.kernel.cli_common import ConfigOpt, DataDirOpt, DbOpt, open_runtime
+from citybrain.kernel.errors import CityBrainError, DatabaseUnavailable
+from citybrain.kernel.i18n import both, t
+from citybrain.kernel.identity.cli import org_app, token_app, user_app
+from citybrain.kernel.ledger_cli import app as ledger_app
+
+app = typer.Typer(
+    name="citybrain",
+    help=both("cli.app"),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help=both("cli.db"), no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(token_app, name="token")
+app.add_typer(org_app, name="org")
+app.add_typer(user_app, name="user")
+console = Console()
+err_console = Console(stderr=True)
+
+HostOpt = Annotated[str | None, typer.Option("--host", help="listen address", show_default=False)]
+PortOpt = Annotated[int | None, typer.Option("--port", help="listen port", show_default=False)]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"citybrain {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")
+    ] = False,
+) -> None:
+    """CityBrain 城市大脑."""
+
+
+def _serve(rt: object, host: str, port: int) -> None:
+    import uvicorn
+
+    from citybrain.api.app import create_app
+    from citybrain.kernel.status import LedgerVerifier
+
+    verifier = LedgerVerifier(rt)  # type: ignore[arg-type]
+    verifier.start()
+    application = create_app(rt)  # type: ignore[arg-type]
+    application.state.verifier = verifier
+    config = uvicorn.Config(application, host=host, port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    loc = rt.settings.default_locale  # type: ignore[attr-defined]
+
+    original_startup = server.startup
+
+    async def startup(sockets: object = None) -> None:
+        await original_startup(sockets)  # type: ignore[arg-type]
+        for srv in server.servers:
+            for sock in srv.sockets:
+                bound = sock.getsockname()
+                console.print(t("cli.up.listening", loc, url=f"http://{bound[0]}:{bound[1]}/"))
+                sys.stdout.flush()
+                return
+
+    server.startup = startup  # type: ignore[method-assign]
+    try:
+        server.run()
+    finally:
+        verifier.stop()
+
+
+@app.command(help=both("cli.up"))
+def up(
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+) -> None:
+    """Migrate the database, create the city and its administrator on first start, serve."""
+    rt = open_runtime(data_dir, db, config, host=host, port=port)
+    loc = rt.settings.default_locale
+    rt.migrate()
+    console.print(t("cli.up.migrated", loc, revision=kdb.current_revision(rt.engine)))
+    password = rt.bootstrap()
+    if password:
+        console.print(t("cli.up.admin_created", loc, password=password), highlight=False)
+    _serve(rt, rt.settings.host, rt.settings.port)
+
+
+@app.command(help=both("cli.serve"))
+def serve(
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+) -> None:
+    """Serve an already migrated and bootstrapped database."""
+    rt = open_runtime(data_dir, db, config, host=host, port=port)
+    _serve(rt, rt.settings.host, rt.settings.port)
+
+
+@db_app.command("upgrade", help=both("cli.db.upgrade"))
+def db_upgrade(data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None) -> None:
+    """Apply migrations up to head."""
+    rt = open_runtime(data_dir, db, config)
+    rt.migrate()
+    console.print(
+        t("cli.up.migrated", rt.settings.default_locale, revision=kdb.current_revision(rt.engine))
+    )
+    rt.close()
+
+
+@db_app.command("current", help=both("cli.db.current"))
+def db_current(data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None) -> None:
+    """Print the database's schema revision (or 'none')."""
+    rt = open_runtime(data_dir, db, config)
+    typer.echo(kdb.current_revision(rt.engine) or "none")
+    rt.close()
+
+
+def main() -> None:
+    """Entry point: run the app, turning CityBrain errors into one line and an exit code."""
+    try:
+        app()
+    except CityBrainError as exc:
+        err_console.print(exc.one_line(), highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except OperationalError as exc:
+        err = DatabaseUnavailable(str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc))
+        err_console.print(err.one_line(), highlight=False, soft_wrap=True)
+        sys.exit(err.exit_code)
+
+
+if __name__ == "__main__":
+    main()

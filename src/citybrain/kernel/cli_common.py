@@ -1,0 +1,34 @@
+"""Options every command accepts, and opening the runtime from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from citybrain.kernel.config import Settings, load_settings
+from citybrain.kernel.i18n import both
+from citybrain.kernel.runtime import Runtime
+
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help=both("cli.opt.data_dir"), show_default=False)
+]
+DbOpt = Annotated[str | None, typer.Option("--db", help=both("cli.opt.db"), show_default=False)]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help=both("cli.opt.config"), show_default=False)
+]
+
+
+def settings_from(
+    data_dir: Path | None, db: str | None, config: Path | None, **flags: object
+) -> Settings:
+    """Settings from file, environment and these flags (flags win)."""
+    return load_settings(config_file=config, data_dir=data_dir, db=db, **flags)
+
+
+def open_runtime(
+    data_dir: Path | None, db: str | None, config: Path | None, **flags: object
+) -> Runtime:
+    """Open the runtime for a command (one clear error, exit 2, if the database is down)."""
+    return Runtime.open(settings_from(data_dir, db, config, **flags))

@@ -1,0 +1,263 @@
+"""The gate: the one call every governed action goes through.
+
+``Gate.act`` authenticates nothing itself (the caller is already resolved), asks the policy
+engine, and appends a ledger entry in the same database transaction as the action, so that no
+action happens without its record and no record exists without its action. A denial is ledgered
+in its own transaction and raises Forbidden naming the deciding policies.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from citybrain.kernel.errors import Forbidden, InvalidInput
+from citybrain.kernel.events import EventBus, GovernedActionRecorded
+from citybrain.kernel.identity.models import Organisation
+from citybrain.kernel.identity.service import Caller
+from citybrain.kernel.policy.engine import Decision, PolicyEngine, Principal, ResourceRef
+from citybrain.ledger.entry import EntryData
+from citybrain.ledger.service import Ledger
+
+SYSTEM_POLICY = "local-operator"
+
+# Fine-grained gate actions and the ledger category (Art16) each one is recorded under.
+ACTIONS: dict[str, str] = {
+    "org.create": "admin",
+    "org.read": "access",
+    "post.create": "admin",
+    "user.create": "admin",
+    "user.read": "access",
+    "user.update": "admin",
+    "apikey.create": "admin",
+    "policy.create": "admin",
+    "policy.read": "access",
+    "policy.update": "admin",
+    "ledger.read": "access",
+    "ledger.checkpoint": "admin",
+    "self.read": "access",
+    "self.update": "admin",
+    "token.create": "admin",
+}
+
+
+def register_action(name: str, category: str) -> None:
+    """Let a package declare a gate action and its ledger category (collect, share, ...)."""
+    from citybrain.ledger.entry import ACTIONS as CATEGORIES
+
+    if category not in CATEGORIES:
+        raise ValueError(f"unknown ledger action category {category!r}")
+    ACTIONS[name] = category
+
+
+@dataclass(frozen=True)
+class Resource:
+    """What an action touches: type, id, and the organisation it belongs to (if any)."""
+
+    type: str
+    id: str
+    organisation: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How the resource is named in the ledger."""
+        return f"{self.type}/{self.id}"
+
+
+class OrgAncestry:
+    """Organisation hierarchy lookups with a short-lived cache (orgs rarely move)."""
+
+    def __init__(self, ttl_s: float = 5.0) -> None:
+        self._ttl = ttl_s
+        self._cache: dict[str, tuple[float, tuple[str, ...]]] = {}
+        self._lock = threading.Lock()
+
+    def chain(self, session: Session, code: str | None) -> tuple[str, ...]:
+        """``code`` followed by its ancestors, nearest first."""
+        if not code:
+            return ()
+        now = time.monotonic()
+        hit = self._cache.get(code)
+        if hit and now - hit[0] < self._ttl:
+            return hit[1]
+        chain: list[str] = []
+        current: str | None = code
+        while current and len(chain) < 32:
+            chain.append(current)
+            parent = session.execute(
+                select(Organisation.parent_id).where(Organisation.code == current)
+            ).scalar()
+            current = (
+                session.execute(select(Organisation.code).where(Organisation.id == parent)).scalar()
+                if parent
+                else None
+            )
+        result = tuple(chain)
+        with self._lock:
+            self._cache[code] = (now, result)
+        return result
+
+    def forget(self) -> None:
+        """Drop the cache (after organisations change)."""
+        with self._lock:
+            self._cache.clear()
+
+
+class Gate:
+    """Policy decision plus ledger append, in one unit of work."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        ledger: Ledger,
+        policies: PolicyEngine,
+        bus: EventBus | None = None,
+    ) -> None:
+        self.factory = factory
+        self.ledger = ledger
+        self.policies = policies
+        self.bus = bus
+        self.ancestry = OrgAncestry()
+
+    def decide(
+        self,
+        session: Session,
+        caller: Caller,
+        action: str,
+        resource: Resource,
+        context: dict[str, Any] | None = None,
+    ) -> Decision:
+        """Ask the policy engine only (no ledger); used by the gate and by benchmarks."""
+        if action not in ACTIONS:
+            raise InvalidInput(f"unknown gate action {action!r}", field="action")
+        principal = Principal(caller.name, caller.organisation, caller.roles, caller.disabled)
+        ref = ResourceRef(
+            resource.type, resource.id, self.ancestry.chain(session, resource.organisation)
+        )
+        return self.policies.decide(session, principal, action, ref, context)
+
+    def _entry(
+        self,
+        caller_name: str,
+        organisation: str,
+        action: str,
+        resource: Resource,
+        purpose: str,
+        decision: str,
+        policy_ids: tuple[str, ...],
+        request_id: str,
+    ) -> EntryData:
+        return EntryData(
+            actor=caller_name,
+            organisation=organisation,
+            action=ACTIONS[action],
+            resource=resource.label,
+            purpose=purpose or action,
+            decision=decision,
+            policy_ids=policy_ids,
+            request_id=request_id,
+        )
+
+    @contextmanager
+    def act(
+        self,
+        caller: Caller,
+        action: str,
+        resource: Resource,
+        *,
+        request_id: str,
+        purpose: str = "",
+        context: dict[str, Any] | None = None,
+    ) -> Iterator[Session]:
+        """Decide, then run the body in the same transaction as its ledger entry.
+
+        Yields the session to do the action with; commits both on success, rolls back both on
+        any exception. Raises Forbidden (after ledgering the denial) when the policy says no.
+        """
+        session = self.factory()
+        try:
+            session.begin()
+            decision = self.decide(session, caller, action, resource, context)
+            if not decision.allowed:
+                session.rollback()
+                denied = self._entry(
+                    caller.name,
+                    caller.organisation,
+                    action,
+                    resource,
+                    purpose,
+                    "deny",
+                    decision.policy_ids,
+                    request_id,
+                )
+                with self.factory.begin() as deny_session:
+                    self.ledger.append(deny_session, denied)
+                self._publish(denied)
+                raise Forbidden(
+                    f"{caller.name} may not {action} {resource.label}; decided by "
+                    + ", ".join(decision.policy_ids),
+                    policies=list(decision.policy_ids),
+                    action=action,
+                )
+            entry = self._entry(
+                caller.name,
+                caller.organisation,
+                action,
+                resource,
+                purpose,
+                "allow",
+                decision.policy_ids,
+                request_id,
+            )
+            self.ledger.append(session, entry)
+            yield session
+            session.commit()
+            self._publish(entry)
+        except BaseException:
+            if session.in_transaction():
+                session.rollback()
+            raise
+        finally:
+            session.close()
+
+    @contextmanager
+    def system(
+        self,
+        actor: str,
+        organisation: str,
+        action: str,
+        resource: Resource,
+        *,
+        request_id: str,
+        purpose: str = "",
+    ) -> Iterator[Session]:
+        """An action by the local operator (CLI with database access), ledgered, no policy."""
+        entry = self._entry(
+            actor, organisation, action, resource, purpose, "allow", (SYSTEM_POLICY,), request_id
+        )
+        with self.factory.begin() as session:
+            self.ledger.append(session, entry)
+            yield session
+        self._publish(entry)
+
+    def _publish(self, entry: EntryData) -> None:
+        if self.bus is None:
+            return
+        self.bus.publish(
+            GovernedActionRecorded(
+                actor=entry.actor,
+                organisation=entry.organisation,
+                action=entry.action,
+                resource=entry.resource,
+                decision=entry.decision,
+                policy_ids=list(entry.policy_ids),
+                request_id=entry.request_id,
+            )
+        )

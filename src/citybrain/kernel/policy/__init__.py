@@ -1,0 +1,1 @@
+"""Policies (Cedar): stored, versioned, parsed once, asked through the gate."""

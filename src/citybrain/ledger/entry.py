@@ -1,0 +1,118 @@
+"""What a ledger entry says, and the exact bytes its leaf hash covers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+ACTIONS = ("collect", "transmit", "share", "access", "use", "export", "delete", "admin")
+DECISIONS = ("allow", "deny")
+
+# Column widths of citybrain.ledger.models.LedgerEntry (PostgreSQL enforces them).
+MAX_LENGTHS = {
+    "actor": 200,
+    "organisation": 200,
+    "resource": 500,
+    "purpose": 500,
+    "request_id": 100,
+}
+MAX_POLICY_IDS_CHARS = 100_000
+
+
+def _check_text(name: str, value: Any, limit: int | None) -> None:
+    if not isinstance(value, str):
+        raise ValueError(f"{name}: must be a string, got {type(value).__name__}")
+    if limit is not None and len(value) > limit:
+        raise ValueError(f"{name}: longer than {limit} characters")
+    if "\x00" in value:
+        raise ValueError(f"{name}: contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{name}: not encodable as UTF-8 ({exc.reason})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryData:
+    """One supervised action: who did what to which resource, for what purpose, and the verdict."""
+
+    actor: str
+    organisation: str
+    action: str
+    resource: str
+    purpose: str
+    decision: str
+    policy_ids: tuple[str, ...] = field(default=())
+    request_id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"action: {self.action!r} is not one of {', '.join(ACTIONS)}")
+        if self.decision not in DECISIONS:
+            raise ValueError(f"decision: {self.decision!r} is not one of {', '.join(DECISIONS)}")
+        for name, limit in MAX_LENGTHS.items():
+            _check_text(name, getattr(self, name), limit)
+        ids = self.policy_ids
+        if isinstance(ids, str) or not isinstance(ids, (tuple, list)):
+            raise ValueError("policy_ids: must be a tuple of strings")
+        ids = tuple(ids)
+        for pid in ids:
+            _check_text("policy_ids", pid, None)
+        if len(policy_ids_json(ids)) > MAX_POLICY_IDS_CHARS:
+            raise ValueError(f"policy_ids: longer than {MAX_POLICY_IDS_CHARS} characters")
+        object.__setattr__(self, "policy_ids", ids)
+
+
+def to_utc(ts: datetime) -> datetime:
+    """``ts`` as an aware UTC datetime; a naive value (as SQLite returns it) is taken as UTC."""
+    if ts.tzinfo is None:
+        return ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC)
+
+
+def iso_utc(ts: datetime) -> str:
+    """ISO-8601 UTC with microseconds, e.g. ``2025-01-31T08:00:00.000000Z``."""
+    return to_utc(ts).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def policy_ids_json(ids: tuple[str, ...] | list[str]) -> str:
+    """How ``policy_ids`` is stored in its text column: a compact JSON array."""
+    return json.dumps(list(ids), separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_bytes(seq: int, ts: datetime, entry: EntryData) -> bytes:
+    """The bytes the leaf hash covers: canonical JSON (sorted keys, compact, UTF-8)."""
+    doc = {
+        "action": entry.action,
+        "actor": entry.actor,
+        "decision": entry.decision,
+        "organisation": entry.organisation,
+        "policy_ids": list(entry.policy_ids),
+        "purpose": entry.purpose,
+        "request_id": entry.request_id,
+        "resource": entry.resource,
+        "seq": seq,
+        "ts": iso_utc(ts),
+    }
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def entry_from_row(
+    actor: str,
+    organisation: str,
+    action: str,
+    resource: str,
+    purpose: str,
+    decision: str,
+    policy_ids: str,
+    request_id: str,
+) -> EntryData:
+    """Rebuild an :class:`EntryData` from stored columns (``policy_ids`` as its JSON text)."""
+    ids = json.loads(policy_ids)
+    if not isinstance(ids, list):
+        raise ValueError("policy_ids: stored value is not a JSON array")
+    return EntryData(
+        actor, organisation, action, resource, purpose, decision, tuple(ids), request_id
+    )

@@ -1,0 +1,57 @@
+"""Small helpers shared by tests (valid credit codes, users with roles)."""
+
+from __future__ import annotations
+
+from stdnum.cn import uscc
+
+from citybrain.kernel.gate import Resource
+from citybrain.kernel.identity import service
+from citybrain.kernel.runtime import SYSTEM_ACTOR, Runtime
+
+
+def credit_code(n: int, kind: str = "11") -> str:
+    """A valid unified social credit code numbered ``n`` (GB 32100 check digit)."""
+    body = f"{kind}330100{n:09d}"
+    return body + uscc.calc_check_digit(body)
+
+
+def make_org(rt: Runtime, n: int, parent: str | None = None, level: str = "department") -> str:
+    """Create an organisation as the local operator; returns its code."""
+    code = credit_code(n)
+    parent_code = parent or rt.settings.city_code
+    res = Resource("Organisation", code, parent_code)
+    with rt.gate.system(
+        SYSTEM_ACTOR, rt.settings.city_code, "org.create", res, request_id="test"
+    ) as s:
+        service.create_organisation(
+            s, code=code, name=f"机构{n}", kind="department", level=level, parent_code=parent_code
+        )
+    return code
+
+
+def make_user(rt: Runtime, name: str, org: str, role: str, service_account: bool = False) -> str:
+    """Create a user holding a post with ``role``; returns a bearer token (or API key)."""
+    with rt.gate.system(
+        SYSTEM_ACTOR, org, "user.create", Resource("User", name, org), request_id="test"
+    ) as s:
+        try:
+            service.get_post(s, org, f"{role}-post")
+        except service.NotFound:
+            service.create_post(s, organisation_code=org, name=f"{role}-post", role=role)
+        user, _ = service.create_user(
+            s,
+            name=name,
+            organisation_code=org,
+            posts=[f"{role}-post"],
+            password="correct-horse-battery",
+            is_service=service_account,
+        )
+        if service_account:
+            return service.create_api_key(s, user)
+    token, _ = rt.issue_token_for(name)
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    """Authorization header."""
+    return {"Authorization": f"Bearer {token}"}

@@ -1,0 +1,119 @@
+"""Every route that touches governed data passes the gate; the rest are a short public list."""
+
+from __future__ import annotations
+
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from citybrain.api.app import create_app
+from citybrain.kernel.http import governed
+from citybrain.kernel.runtime import Runtime
+from tests.helpers import credit_code, make_org, make_user
+
+# Routes that serve no governed data: liveness, the login exchange (ledgered by itself as
+# token.create), the public home page with aggregate counts, and the API description.
+PUBLIC = {
+    ("GET", "/health"),
+    ("GET", "/ready"),
+    ("POST", "/auth/login"),
+    ("GET", "/"),
+    ("GET", "/status.json"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/redoc"),
+}
+
+
+def _uses_gate(dependant: object) -> bool:
+    call = getattr(dependant, "call", None)
+    if call is governed:
+        return True
+    return any(_uses_gate(d) for d in getattr(dependant, "dependencies", []))
+
+
+def api_routes(runtime: Runtime) -> list[tuple[str, str, APIRoute]]:
+    """(method, path, route) of every API route of the app."""
+    app = create_app(runtime)
+    out = []
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            for method in sorted(route.methods):
+                out.append((method, route.path, route))
+    return out
+
+
+def test_every_non_public_route_uses_the_gate(runtime: Runtime) -> None:
+    missing = [
+        f"{m} {p}"
+        for m, p, r in api_routes(runtime)
+        if (m, p) not in PUBLIC and not _uses_gate(r.dependant)
+    ]
+    assert missing == [], f"routes that bypass the gate: {missing}"
+
+
+def test_public_routes_really_are_public(runtime: Runtime) -> None:
+    gated_public = [
+        f"{m} {p}"
+        for m, p, r in api_routes(runtime)
+        if (m, p) in PUBLIC and _uses_gate(r.dependant)
+    ]
+    assert gated_public == []
+
+
+def _fill(path: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        path = path.replace("{" + key + "}", value)
+    return path
+
+
+def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
+    client: TestClient, runtime: Runtime, admin_headers: dict[str, str]
+) -> None:
+    """Call each gated route as admin; each call that succeeds adds its own ledger entry."""
+    dept = make_org(runtime, 100)
+    make_user(runtime, "svc", dept, "service", service_account=True)
+    bodies = {
+        ("POST", "/orgs"): {
+            "code": credit_code(101),
+            "name": "丙",
+            "kind": "department",
+            "level": "department",
+        },
+        ("POST", "/orgs/{code}/posts"): {"name": "p1", "role": "clerk"},
+        ("POST", "/users"): {"name": "u1", "organisation_code": dept, "posts": []},
+        ("POST", "/policies"): {
+            "name": "extra",
+            "text": "permit(principal, action, resource) when { false };",
+        },
+        ("POST", "/auth/password"): {
+            "old_password": runtime.admin_password,  # type: ignore[attr-defined]
+            "new_password": "another-password-1",
+        },
+    }
+    params = {"/ledger/proofs/inclusion": {"seq": 0}, "/ledger/proofs/consistency": {"first": 1}}
+    values = {"code": dept, "name": "svc", "seq": "0"}
+    routes = [(m, p) for m, p, r in api_routes(runtime) if _uses_gate(r.dependant)]
+    # logout last: it revokes the token used for the others
+    routes.sort(key=lambda mp: mp[1] == "/auth/logout")
+    overrides = {"/policies/{name}/deactivate": {"name": "extra"}}
+    for method, path in routes:
+        url = _fill(path, overrides.get(path, values))
+        with runtime.factory() as s:
+            before = runtime.ledger.size(s)
+        rid = f"route-{method}-{path}".replace("/", "_").replace("{", "").replace("}", "")
+        r = client.request(
+            method,
+            url,
+            headers=admin_headers | {"X-Request-ID": rid},
+            json=bodies.get((method, path)),
+            params=params.get(path),
+        )
+        assert r.status_code < 400, f"{method} {path}: {r.status_code} {r.text}"
+        with runtime.factory() as s:
+            after = runtime.ledger.size(s)
+            rows = runtime.ledger.entries(s, before - 1, after - before)
+        assert after > before, f"{method} {path} left no ledger entry"
+        assert any(e.data.request_id == rid for e in rows), (
+            f"{method} {path}: request id not ledgered"
+        )
