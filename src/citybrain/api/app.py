@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from citybrain import __version__
 from citybrain.cockpit import web as cockpit_web
 from citybrain.kernel.errors import PROBLEM_BASE, CityBrainError
+from citybrain.kernel.http import GOVERNED_PROBLEMS, STRICT_QUERY
 from citybrain.kernel.identity.api import router as identity_router
 from citybrain.kernel.ledger_api import router as ledger_router
 from citybrain.kernel.policy.api import router as policy_router
@@ -111,7 +112,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         """Liveness: the process answers."""
         return {"status": "ok", "version": __version__}
 
-    @app.get("/ready", tags=["operations"])
+    @app.get("/ready", tags=["operations"], responses={503: {"description": "database down"}})
     def ready() -> JSONResponse:
         """Readiness: the database answers."""
         try:
@@ -121,8 +122,8 @@ def create_app(runtime: Runtime) -> FastAPI:
             return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
         return JSONResponse({"status": "ready", "database": "ok"})
 
-    app.include_router(identity_router)
-    app.include_router(policy_router)
-    app.include_router(ledger_router)
+    app.include_router(identity_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
+    app.include_router(policy_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
+    app.include_router(ledger_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
     cockpit_web.install(app)
     return app

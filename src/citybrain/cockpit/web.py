@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from collections.abc import Callable
 from typing import Literal
 
 from fastapi import FastAPI, Request
@@ -23,10 +23,15 @@ HERE = Path(__file__).resolve().parent
 LANG_COOKIE = "lang"
 LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 # Nothing on the page comes from anywhere but this server (no CDN, DESIGN: cockpit).
-CSP = (
-    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; script-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+    "Vary": "Accept-Language, Cookie",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 _env = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -105,10 +110,8 @@ def translator(locale: str) -> Callable[..., str]:
     return _
 
 
-def _state(verification: LedgerVerification | None) -> VerificationState:
-    if verification is None:
-        return "unchecked"
-    return "verified" if verification.ok else "tampered"
+def _state(v: LedgerVerification | None) -> VerificationState:
+    return "unchecked" if v is None else ("verified" if v.ok else "tampered")
 
 
 def _read_status(request: Request) -> tuple[Runtime, HubStatus]:
@@ -179,13 +182,7 @@ def render_home(request: Request) -> HTMLResponse:
         show_time=_show_time,
         iso=lambda value: _utc(value).isoformat(),
     )
-    response = HTMLResponse(html)
-    response.headers["Content-Language"] = locale
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Vary"] = "Accept-Language, Cookie"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
+    response = HTMLResponse(html, headers={**PAGE_HEADERS, "Content-Language": locale})
     if request.query_params.get("lang") in LOCALES:
         response.set_cookie(
             LANG_COOKIE, locale, max_age=LANG_COOKIE_MAX_AGE, samesite="lax", httponly=True
@@ -197,7 +194,7 @@ def install(app: FastAPI) -> None:
     """Mount the cockpit's static files and add ``/`` (HTML) and ``/status.json``."""
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def home(request: Request) -> HTMLResponse:
         """The entry page of the cockpit."""
         return render_home(request)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -18,6 +19,7 @@ from citybrain.kernel.errors import InvalidInput, Unauthenticated
 from citybrain.kernel.gate import Resource
 from citybrain.kernel.identity.service import Caller, resolve_bearer
 from citybrain.kernel.runtime import Runtime
+from citybrain.kernel.schemas import has_nul
 
 T = TypeVar("T")
 _bearer = HTTPBearer(auto_error=False, description="JWT from /auth/login or a service API key")
@@ -115,5 +117,78 @@ def decode_cursor(cursor: str | None) -> Any:
         raise InvalidInput("not a valid cursor", field="cursor") from exc
 
 
+MAX_INDEX = 2**56  # node keys are (index << 6) | level in a signed 64-bit column
 LimitQuery = Annotated[int, Query(ge=1, le=500, description="page size")]
 CursorQuery = Annotated[str | None, Query(max_length=200, description="from next_cursor")]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error is returned."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    field: str | None = None
+    request_id: str | None = None
+
+
+_PROBLEM_TEXT = {
+    400: "Malformed request (body is not valid JSON or UTF-8)",
+    401: "Missing, invalid, expired or revoked credentials",
+    403: "The policy engine denied the action; the deciding policies are named",
+    404: "No such resource",
+    409: "Conflicts with an existing resource",
+    422: "Invalid input; the field is named",
+    503: "The database did not answer",
+}
+
+
+def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for problem+json errors."""
+    return {
+        code: {
+            "model": Problem,
+            "description": _PROBLEM_TEXT[code],
+            "content": {"application/problem+json": {}},
+        }
+        for code in codes
+    }
+
+
+GOVERNED_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 422, 503)
+
+
+def _query_names(dependant: Any) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def reject_unknown_query(request: Request) -> None:
+    """422 naming the parameter when a query string carries a key the route does not know.
+
+    A typo such as ``?limt=5`` must not be silently ignored.
+    """
+    for key, value in request.path_params.items():
+        if has_nul(value):
+            raise InvalidInput("must not contain NUL characters", field=key)
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not request.query_params:
+        return
+    known = getattr(route, "_citybrain_query_names", None)
+    if known is None:
+        known = _query_names(route.dependant)
+        route._citybrain_query_names = known  # type: ignore[attr-defined]
+    for key in request.query_params:
+        if key not in known:
+            raise InvalidInput(f"unknown query parameter {key!r}", field=key)
+        if has_nul(key) or has_nul(request.query_params[key]):
+            raise InvalidInput("must not contain NUL characters", field=key)
+        if len(request.query_params.getlist(key)) > 1:
+            raise InvalidInput(f"query parameter {key!r} given more than once", field=key)
+
+
+STRICT_QUERY = [Depends(reject_unknown_query)]

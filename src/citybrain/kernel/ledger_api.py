@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
 from citybrain.kernel.errors import InvalidInput, NotFound
 from citybrain.kernel.gate import Resource
 from citybrain.kernel.http import (
+    MAX_INDEX,
     CursorQuery,
     GovernedDep,
     LimitQuery,
@@ -129,7 +130,7 @@ def entries(g: GovernedDep, limit: LimitQuery = 100, cursor: CursorQuery = None)
 
 
 @router.get("/entries/{seq}", response_model=EntryOut)
-def entry(seq: int, g: GovernedDep) -> EntryOut:
+def entry(seq: Annotated[int, Path(ge=0, le=MAX_INDEX)], g: GovernedDep) -> EntryOut:
     """One entry by sequence number."""
     with g.act("ledger.read", _ledger_resource(g, f"entry/{seq}")) as session:
         row = g.runtime.ledger.entry(session, seq)
@@ -141,8 +142,8 @@ def entry(seq: int, g: GovernedDep) -> EntryOut:
 @router.get("/proofs/inclusion")
 def inclusion_proof(
     g: GovernedDep,
-    seq: Annotated[int, Query(ge=0)],
-    tree_size: Annotated[int | None, Query(ge=1)] = None,
+    seq: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+    tree_size: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None,
 ) -> dict[str, Any]:
     """Proof that entry ``seq`` is in the tree of ``tree_size`` (default: now), RFC 9162."""
     with g.act("ledger.read", _ledger_resource(g, f"proof/inclusion/{seq}")) as session:
@@ -155,8 +156,8 @@ def inclusion_proof(
 @router.get("/proofs/consistency")
 def consistency_proof(
     g: GovernedDep,
-    first: Annotated[int, Query(ge=1)],
-    second: Annotated[int | None, Query(ge=1)] = None,
+    first: Annotated[int, Query(ge=1, le=MAX_INDEX)],
+    second: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None,
 ) -> dict[str, Any]:
     """Proof that the tree of size ``first`` is a prefix of the tree of ``second``, RFC 9162."""
     with g.act("ledger.read", _ledger_resource(g, f"proof/consistency/{first}")) as session:

@@ -7,13 +7,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from citybrain.kernel.schemas import Input
+
 OrgKind = Literal["government", "department", "enterprise", "other"]
 OrgLevel = Literal["city", "district", "department", "unit"]
 Role = Literal["admin", "operator", "clerk", "auditor", "service"]
 Name = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
 
 
-class LoginIn(BaseModel):
+class LoginIn(Input):
     """User name and password."""
 
     name: str = Field(min_length=1, max_length=100)
@@ -29,14 +31,14 @@ class TokenOut(BaseModel):
     must_change_password: bool = False
 
 
-class PasswordIn(BaseModel):
+class PasswordIn(Input):
     """Change one's own password."""
 
     old_password: str = Field(min_length=1, max_length=200)
     new_password: str = Field(min_length=10, max_length=200)
 
 
-class OrgIn(BaseModel):
+class OrgIn(Input):
     """A new organisation."""
 
     code: str = Field(min_length=1, max_length=40, description="unified social credit code")
@@ -60,7 +62,7 @@ class OrgOut(BaseModel):
     created_at: datetime
 
 
-class PostIn(BaseModel):
+class PostIn(Input):
     """A new post (岗位)."""
 
     name: str = Name
@@ -77,7 +79,7 @@ class PostOut(BaseModel):
     title: str
 
 
-class UserIn(BaseModel):
+class UserIn(Input):
     """A new user or service account."""
 
     name: str = Name

@@ -11,11 +11,12 @@ from citybrain.kernel.gate import Resource
 from citybrain.kernel.http import GovernedDep
 from citybrain.kernel.policy import service
 from citybrain.kernel.policy.models import Policy
+from citybrain.kernel.schemas import Input
 
 router = APIRouter(prefix="/policies", tags=["policies"])
 
 
-class PolicyIn(BaseModel):
+class PolicyIn(Input):
     """A new version of a named Cedar policy."""
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
