@@ -55,3 +55,17 @@ def make_user(rt: Runtime, name: str, org: str, role: str, service_account: bool
 def bearer(token: str) -> dict[str, str]:
     """Authorization header."""
     return {"Authorization": f"Bearer {token}"}
+
+
+def drop_ledger_triggers(rt: Runtime) -> None:
+    """Remove the append-only triggers, as an insider with DDL rights would before tampering."""
+    from sqlalchemy import text
+
+    tables = ("ledger_entries", "ledger_nodes", "ledger_checkpoints")
+    with rt.engine.begin() as conn:
+        for t in tables:
+            if rt.engine.dialect.name == "sqlite":
+                for ev in ("update", "delete"):
+                    conn.execute(text(f"DROP TRIGGER IF EXISTS {t}_no_{ev}"))
+            else:
+                conn.execute(text(f"DROP TRIGGER IF EXISTS {t}_append_only ON {t}"))

@@ -56,8 +56,11 @@ def _serve(rt: object, host: str, port: int) -> None:
     import uvicorn
 
     from citybrain.api.app import create_app
-    from citybrain.kernel.status import LedgerVerifier
+    from citybrain.kernel.status import LedgerVerifier, PeriodicCheckpointer
 
+    checkpointer = PeriodicCheckpointer(rt)  # type: ignore[arg-type]
+    checkpointer.tick()
+    checkpointer.start()
     verifier = LedgerVerifier(rt)  # type: ignore[arg-type]
     verifier.start()
     application = create_app(rt)  # type: ignore[arg-type]
@@ -82,6 +85,7 @@ def _serve(rt: object, host: str, port: int) -> None:
         server.run()
     finally:
         verifier.stop()
+        checkpointer.stop()
 
 
 @app.command(help=both("cli.up"))

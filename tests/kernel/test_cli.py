@@ -135,6 +135,7 @@ def test_ledger_verify_detects_tampering(prepared: Path) -> None:
     db = prepared / "citybrain.db"
     eng = create_engine(f"sqlite:///{db}")
     with eng.begin() as conn:
+        conn.execute(text("DROP TRIGGER ledger_entries_no_update"))  # an attacker with DDL rights
         conn.execute(text("UPDATE ledger_entries SET actor = 'mallory' WHERE seq = 2"))
     eng.dispose()
     bad = run("ledger", "verify", "--data-dir", str(prepared))

@@ -17,6 +17,7 @@ PUBLIC = {
     ("GET", "/ready"),
     ("POST", "/auth/login"),
     ("GET", "/"),
+    ("HEAD", "/"),
     ("GET", "/status.json"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),

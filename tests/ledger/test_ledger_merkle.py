@@ -296,7 +296,10 @@ def test_key_file_created_private_and_reloaded(tmp_path) -> None:
     assert len(s1.key_id) == 32
     assert base64.b64decode(s1.public_key_b64) == s1.public_key_raw
     msg = checkpoint_note("city/log", 3, b"\x01" * 32, datetime(2025, 1, 1, tzinfo=UTC))
-    assert msg == b"city/log\n3\n" + base64.b64encode(b"\x01" * 32) + b"\n2025-01-01T00:00:00.000000Z\n"
+    assert (
+        msg
+        == b"city/log\n3\n" + base64.b64encode(b"\x01" * 32) + b"\n2025-01-01T00:00:00.000000Z\n"
+    )
     assert CheckpointSigner.verify(s1.public_key_b64, msg, s2.sign(msg))
     assert not list(tmp_path.joinpath("keys").glob("*.tmp"))
 

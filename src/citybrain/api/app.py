@@ -8,7 +8,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -23,6 +24,7 @@ from citybrain.kernel.policy.api import router as policy_router
 from citybrain.kernel.runtime import Runtime
 
 PROBLEM_JSON = "application/problem+json"
+SWAGGER = "/static/vendor/swagger-ui/"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 
@@ -45,6 +47,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         version=__version__,
         description="City data hub, governance gate and scenarios. Errors are RFC 9457 "
         "problem+json; every response carries X-Request-ID, also written to the ledger.",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
 
@@ -121,6 +125,18 @@ def create_app(runtime: Runtime) -> FastAPI:
         except OperationalError:
             return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
         return JSONResponse({"status": "ready", "database": "ok"})
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI from the package's own copy (no CDN)."""
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="CityBrain 城市大脑 — API",
+            swagger_js_url=SWAGGER + "swagger-ui-bundle.js",
+            swagger_css_url=SWAGGER + "swagger-ui.css",
+            swagger_favicon_url=SWAGGER + "favicon-32x32.png",
+            swagger_ui_parameters={"validatorUrl": None},
+        )
 
     app.include_router(identity_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
     app.include_router(policy_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)

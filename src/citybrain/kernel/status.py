@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from citybrain.kernel.gate import Resource
 from citybrain.kernel.identity.service import organisation_count, user_count
 from citybrain.kernel.runtime import Runtime
 
@@ -92,3 +94,51 @@ def hub_status(runtime: Runtime, verification: LedgerVerification | None = None)
             checkpoint_key_id=cp.key_id if cp else None,
             verification=verification,
         )
+
+
+class PeriodicCheckpointer:
+    """Signs a checkpoint every ``interval_s`` when entries arrived since the last one.
+
+    The ledger itself signs on append every N entries or T seconds; this covers the quiet
+    periods, so the newest checkpoint never trails a ledger that stopped growing.
+    """
+
+    def __init__(self, runtime: Runtime, interval_s: float | None = None) -> None:
+        self.runtime = runtime
+        self.interval_s = interval_s or runtime.settings.checkpoint_interval_s
+        self._stop = threading.Event()
+
+    def tick(self) -> bool:
+        """Sign a checkpoint if the ledger grew since the last one; True when one was signed."""
+        rt = self.runtime
+        with rt.factory() as session:
+            head = rt.ledger.head(session)
+        if head.size == head.last_checkpoint_size:
+            return False
+        res = Resource("Ledger", "checkpoints", rt.settings.city_code)
+        with rt.gate.system(
+            "system:checkpointer",
+            rt.settings.city_code,
+            "ledger.checkpoint",
+            res,
+            request_id="checkpointer-" + uuid.uuid4().hex[:12],
+            purpose="periodic checkpoint",
+        ) as session:
+            rt.ledger.checkpoint(session, force=True)
+        return True
+
+    def start(self) -> None:
+        """Run ``tick`` in a daemon thread until ``stop``."""
+
+        def loop() -> None:
+            while not self._stop.wait(self.interval_s):
+                try:
+                    self.tick()
+                except Exception:
+                    log.exception("periodic checkpoint failed")
+
+        threading.Thread(target=loop, name="ledger-checkpointer", daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop the background thread."""
+        self._stop.set()

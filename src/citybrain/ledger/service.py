@@ -209,7 +209,7 @@ class Ledger:
                 nodes.append(((index << 6) | level, h))
             out.append(Appended(size, ts, lh))
             size += 1
-        self._mark_dirty(session)
+        self._mark_written(session, head.size)
         root = root_from_frontier(frontier)
         cp_size, cp_ts = head.last_checkpoint_size, head.last_checkpoint_ts
         if self._due(size, cp_size, cp_ts, ts):
@@ -250,19 +250,29 @@ class Ledger:
             raise LedgerCorrupt(f"ledger head: {exc}") from None
 
     @staticmethod
-    def _mark_dirty(session: Session) -> None:
-        """Remember that this transaction wrote nodes: its reads must not feed the cache."""
+    def _mark_written(session: Session, committed_size: int) -> None:
+        """Remember that this transaction wrote leaves from ``committed_size`` on.
+
+        Nodes below that size were committed before this transaction took the head lock, so they
+        may be cached; nodes above it might still be rolled back, so they must not be.
+        """
         txn = session.get_transaction()
-        if txn is not None:
-            session.info[_DIRTY] = weakref.ref(txn)
+        if txn is None:
+            return
+        mark = session.info.get(_DIRTY)
+        if mark is None or mark[0]() is not txn:
+            session.info[_DIRTY] = (weakref.ref(txn), committed_size)
 
     @staticmethod
-    def _is_dirty(session: Session) -> bool:
-        ref = session.info.get(_DIRTY)
-        if ref is None:
-            return False
-        txn = ref()
-        return txn is not None and txn.is_active and txn is session.get_transaction()
+    def _committed_size(session: Session) -> int | None:
+        """None when this transaction wrote nothing; else the size below which reads are final."""
+        mark = session.info.get(_DIRTY)
+        if mark is None:
+            return None
+        txn = mark[0]()
+        if txn is not None and txn.is_active and txn is session.get_transaction():
+            return int(mark[1])
+        return None
 
     def _insert_checkpoint(
         self, session: Session, size: int, root: bytes, ts: datetime
@@ -344,8 +354,11 @@ class Ledger:
         for i in range(0, len(missing), _IN_CHUNK):
             got.extend(sql.fetch_nodes(conn, missing[i : i + _IN_CHUNK]))
         found.update(got)
-        if not self._is_dirty(session):
+        final = self._committed_size(session)
+        if final is None:
             self._cache.put_many(got)
+        else:
+            self._cache.put_many((k, h) for k, h in got if ((k >> 6) + 1) << (k & 63) <= final)
         if len(got) < len(missing):
             size = self.size(session)
             if tree_size > size:

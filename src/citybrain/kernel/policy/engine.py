@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import cedarpy
@@ -150,7 +151,7 @@ class PolicyEngine:
         context: dict[str, Any] | None = None,
     ) -> Decision:
         """Decide with the policy set already in memory (no database access)."""
-        entities = build_entities(principal, resource)
+        entities = entities_handle(principal, resource)
         request = {
             "principal": f'{NS}::User::"{principal.name}"',
             "action": f'{NS}::Action::"{action}"',
@@ -165,9 +166,20 @@ class PolicyEngine:
         return Decision(result.allowed, ids, tuple(result.diagnostics.errors))
 
 
+@lru_cache(maxsize=8192)
+def entities_handle(principal: Principal, resource: ResourceRef) -> cedarpy.Entities:
+    """Parsed Cedar entities for these facts, cached: they are a pure function of the facts
+    (a disabled flag or a moved organisation makes a different key)."""
+    return cedarpy.Entities.from_json_str(json.dumps(build_entities(principal, resource)))
+
+
 def build_entities(principal: Principal, resource: ResourceRef) -> list[dict[str, Any]]:
     """Entities for one request: the principal with its roles, the resource with its ancestors."""
-    org_chain: list[str] = list(resource.ancestors)
+    # A hierarchy is a chain without repeats; never let an entity be its own ancestor.
+    org_chain: list[str] = []
+    for code in resource.ancestors:
+        if code not in org_chain and not (resource.type == "Organisation" and code == resource.id):
+            org_chain.append(code)
     entities: list[dict[str, Any]] = [
         {
             "uid": uid("User", principal.name),
