@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from citybrain import __version__
 from citybrain.kernel import db as kdb
-from citybrain.kernel.cli_common import ConfigOpt, DataDirOpt, DbOpt, open_runtime
+from citybrain.kernel.cli_common import ConfigOpt, DataDirOpt, DbOpt, open_runtime, settings_from
 from citybrain.kernel.errors import CityBrainError, DatabaseUnavailable
 from citybrain.kernel.i18n import both, t
 from citybrain.kernel.identity.cli import org_app, token_app, user_app
@@ -64,6 +64,7 @@ def _serve(rt: object, host: str, port: int) -> None:
     verifier = LedgerVerifier(rt)  # type: ignore[arg-type]
     verifier.start()
     application = create_app(rt)  # type: ignore[arg-type]
+    rt.plugins.startup(rt)  # type: ignore[attr-defined]
     application.state.verifier = verifier
     config = uvicorn.Config(application, host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)
@@ -86,6 +87,7 @@ def _serve(rt: object, host: str, port: int) -> None:
     finally:
         verifier.stop()
         checkpointer.stop()
+        rt.plugins.shutdown(rt)  # type: ignore[attr-defined]
 
 
 @app.command(help=both("cli.up"))
@@ -118,6 +120,28 @@ def serve(
     """Serve an already migrated and bootstrapped database."""
     rt = open_runtime(data_dir, db, config, host=host, port=port)
     _serve(rt, rt.settings.host, rt.settings.port)
+
+
+@app.command(help=both("cli.scenarios"))
+def scenarios(data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None) -> None:
+    """List the scenario plugins found, with their lifecycle state."""
+    from rich.table import Table
+
+    from citybrain.kernel.plugins import discover
+
+    settings_from(data_dir, db, config)  # refuse bad configuration the same way
+    table = Table("name", "title", "lifecycle", "datasets", "indicators", "source")
+    for p in discover():
+        m = p.manifest
+        table.add_row(
+            m.name,
+            f"{m.title_zh} / {m.title_en}",
+            m.lifecycle,
+            ", ".join(m.datasets),
+            ", ".join(m.indicators),
+            p.source,
+        )
+    console.print(table)
 
 
 @db_app.command("upgrade", help=both("cli.db.upgrade"))

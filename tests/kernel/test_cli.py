@@ -36,7 +36,7 @@ def run(
 def test_help_lists_every_command() -> None:
     r = run("--help")
     assert r.returncode == 0
-    for cmd in ("up", "serve", "db", "ledger", "token", "org", "user"):
+    for cmd in ("up", "serve", "db", "ledger", "token", "org", "user", "scenarios"):
         assert re.search(rf"\b{cmd}\b", r.stdout), cmd
     r = run("ledger", "--help")
     for cmd in ("verify", "proof", "checkpoint", "export", "verify-export", "status"):
@@ -60,6 +60,7 @@ def test_every_command_accepts_data_dir_and_db() -> None:
         ("org", "list"),
         ("user", "create"),
         ("user", "reset-password"),
+        ("scenarios",),
     ]
     for cmd in commands:
         out = run(*cmd, "--help").stdout

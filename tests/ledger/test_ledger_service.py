@@ -177,6 +177,7 @@ def test_append_never_commits_and_rollback_leaves_no_trace(factory, ledger: Ledg
     ledger.append_many(s, [entry(100 + i) for i in range(6)])
     # Proofs inside the writing transaction see its own rows...
     assert ledger.inclusion_proof(s, 9).verify()
+    assert ledger.inclusion_proof(s, 2).verify()
     cached = ledger._cache.data  # rows this transaction wrote may vanish: only older ones cached
     assert cached and all(((k >> 6) + 1) << (k & 63) <= 5 for k in cached)
     s.rollback()

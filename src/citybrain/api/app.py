@@ -141,5 +141,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(identity_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
     app.include_router(policy_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
     app.include_router(ledger_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
+    for plugin_router in runtime.plugins.routers():
+        app.include_router(plugin_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
     cockpit_web.install(app)
     return app

@@ -16,9 +16,10 @@ from citybrain.kernel import db
 from citybrain.kernel.clock import Clock, system_clock
 from citybrain.kernel.config import Settings
 from citybrain.kernel.events import EventBus, InProcessBus
-from citybrain.kernel.gate import Gate, Resource
+from citybrain.kernel.gate import Gate, Resource, register_action
 from citybrain.kernel.identity import service as identity
 from citybrain.kernel.identity.models import Organisation, User
+from citybrain.kernel.plugins import Plugin, PluginManager, discover
 from citybrain.kernel.policy import service as policies
 from citybrain.kernel.policy.engine import PolicyEngine
 from citybrain.ledger.service import Ledger
@@ -51,13 +52,22 @@ class Runtime:
     gate: Gate
     bus: EventBus
     jwt_secret: str
+    plugins: PluginManager
     clock: Clock = field(default=system_clock)
 
     @classmethod
     def open(
-        cls, settings: Settings, *, clock: Clock = system_clock, bus: EventBus | None = None
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock = system_clock,
+        bus: EventBus | None = None,
+        plugins: list[Plugin] | None = None,
     ) -> Runtime:
-        """Connect (one clear error if the database is down) and load keys from the data dir."""
+        """Connect (one clear error if the database is down) and load keys from the data dir.
+
+        ``plugins`` defaults to every discovered scenario and entry-point plugin.
+        """
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = db.make_engine(settings.database_url)
         db.check_connection(engine)
@@ -74,8 +84,21 @@ class Runtime:
         the_bus = bus or InProcessBus()
         gate = Gate(factory, ledger, policy_engine, the_bus)
         secret = settings.jwt_secret or _read_or_create_secret(settings.data_dir / "jwt.secret")
+        manager = PluginManager(discover() if plugins is None else plugins)
+        for action, category in manager.gate_actions().items():
+            register_action(action, category)
         return cls(
-            settings, engine, factory, ledger, signer, policy_engine, gate, the_bus, secret, clock
+            settings,
+            engine,
+            factory,
+            ledger,
+            signer,
+            policy_engine,
+            gate,
+            the_bus,
+            secret,
+            manager,
+            clock,
         )
 
     def close(self) -> None:

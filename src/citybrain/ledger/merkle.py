@@ -203,6 +203,10 @@ def range_nodes(start: int, end: int) -> list[Node]:
 
 def range_keys(start: int, end: int) -> list[int]:
     """:func:`node_key` of each node of :func:`range_nodes`."""
+    n = end - start
+    if n > 0 and not n & (n - 1) and not start & (n - 1):  # one perfect subtree: the common case
+        level = n.bit_length() - 1
+        return [((start >> level) << 6) | level]
     return [(i << 6) | lvl for lvl, i in range_nodes(start, end)]
 
 
