@@ -101,9 +101,9 @@ def test_gate_publishes_after_commit(runtime: Runtime) -> None:
     ):
         assert seen == []  # nothing announced before the commit
     assert [e.request_id for e in seen] == ["ev-1"]  # type: ignore[attr-defined]
-    with pytest.raises(RuntimeError):
-        with runtime.gate.act(admin, "org.read", Resource("Organisation", "x"), request_id="ev-2"):
-            raise RuntimeError("the action failed")
+    res = Resource("Organisation", "x")
+    with pytest.raises(RuntimeError), runtime.gate.act(admin, "org.read", res, request_id="ev-2"):
+        raise RuntimeError("the action failed")
     assert [e.request_id for e in seen] == ["ev-1"]  # type: ignore[attr-defined]
 
 
