@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cedarpy
 
+from bench.common import database_url
 from citybrain.kernel.config import load_settings
 from citybrain.kernel.gate import Resource
 from citybrain.kernel.identity.service import Caller
@@ -54,8 +55,14 @@ def main() -> None:
     ap.add_argument("--db", default=None)
     ap.add_argument("--n", type=int, default=20000)
     args = ap.parse_args()
+    with database_url(args.db) as url:
+        run(args, url)
+
+
+def run(args: argparse.Namespace, url: str | None) -> None:
+    """The measurements, on an empty database at ``url`` (SQLite temp file when None)."""
     tmp = Path(tempfile.mkdtemp(prefix="cb-bench-gate-"))
-    rt = Runtime.open(load_settings(environ={}, data_dir=tmp, db=args.db))
+    rt = Runtime.open(load_settings(environ={}, data_dir=tmp, db=url))
     rt.migrate()
     rt.bootstrap()
     district = make_org(rt, 9001, level="district")

@@ -8,6 +8,7 @@ import json
 import os
 import stat
 from datetime import UTC, datetime, timedelta, timezone
+from enum import StrEnum
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -258,6 +259,21 @@ def test_canonical_bytes_are_exact() -> None:
 def test_entry_validation_names_the_field(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=field):
         _entry(**{field: value})
+
+
+def test_entry_keeps_plain_strings() -> None:
+    class Action(StrEnum):
+        USE = "use"
+
+    class Name(str):
+        pass
+
+    e = _entry(action=Action.USE, actor=Name("user:1"))
+    assert type(e.action) is str and type(e.actor) is str
+    assert e == _entry(action="use", actor="user:1")
+    assert b'"action":"use"' in canonical_bytes(0, datetime(2025, 1, 1), e)
+    with pytest.raises(ValueError, match="policy_ids"):
+        _entry(policy_ids=("x" * 60_000, "y" * 60_000))
 
 
 def test_entry_vocabulary() -> None:

@@ -21,9 +21,12 @@ MAX_LENGTHS = {
 MAX_POLICY_IDS_CHARS = 100_000
 
 
-def _check_text(name: str, value: Any, limit: int | None) -> None:
+def _check_text(name: str, value: Any, limit: int | None) -> str:
+    """``value`` as a plain str, or ValueError naming the field."""
     if type(value) is not str:
-        raise ValueError(f"{name}: must be a string, got {type(value).__name__}")
+        if not isinstance(value, str):
+            raise ValueError(f"{name}: must be a string, got {type(value).__name__}")
+        value = str.__str__(value)  # a str subclass (e.g. an enum member): keep its text only
     if limit is not None and len(value) > limit:
         raise ValueError(f"{name}: longer than {limit} characters")
     if "\x00" in value:
@@ -33,6 +36,7 @@ def _check_text(name: str, value: Any, limit: int | None) -> None:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise ValueError(f"{name}: not encodable as UTF-8 ({exc.reason})") from None
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,20 +53,23 @@ class EntryData:
     request_id: str = ""
 
     def __post_init__(self) -> None:
-        if self.action not in ACTIONS:
-            raise ValueError(f"action: {self.action!r} is not one of {', '.join(ACTIONS)}")
-        if self.decision not in DECISIONS:
-            raise ValueError(f"decision: {self.decision!r} is not one of {', '.join(DECISIONS)}")
+        for name, allowed in (("action", ACTIONS), ("decision", DECISIONS)):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+            if type(value) is not str:
+                object.__setattr__(self, name, str.__str__(value))
         for name, limit in MAX_LENGTHS.items():
-            _check_text(name, getattr(self, name), limit)
+            value = getattr(self, name)
+            text = _check_text(name, value, limit)
+            if text is not value:
+                object.__setattr__(self, name, text)
         ids = self.policy_ids
         if isinstance(ids, str) or not isinstance(ids, (tuple, list)):
             raise ValueError("policy_ids: must be a tuple of strings")
-        ids = tuple(ids)
-        for pid in ids:
-            _check_text("policy_ids", pid, None)
-        if sum(len(p) + 3 for p in ids) > MAX_POLICY_IDS_CHARS:  # a safe bound on the JSON text
-            raise ValueError(f"policy_ids: longer than {MAX_POLICY_IDS_CHARS} characters")
+        ids = tuple(_check_text("policy_ids", pid, None) for pid in ids)
+        if sum(map(len, ids)) > MAX_POLICY_IDS_CHARS:
+            raise ValueError(f"policy_ids: more than {MAX_POLICY_IDS_CHARS} characters in all")
         object.__setattr__(self, "policy_ids", ids)
 
 
