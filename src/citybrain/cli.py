@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from citybrain import __version__
 from citybrain.kernel import db as kdb
 from citybrain.kernel.cli_common import ConfigOpt, DataDirOpt, DbOpt, open_runtime, settings_from
-from citybrain.kernel.errors import CityBrainError, DatabaseUnavailable
+from citybrain.kernel.errors import CityBrainError, ConfigError, DatabaseUnavailable
 from citybrain.kernel.i18n import both, t
 from citybrain.kernel.identity.cli import org_app, token_app, user_app
 from citybrain.kernel.ledger_cli import app as ledger_app
@@ -52,8 +52,26 @@ def root(
     """CityBrain 城市大脑."""
 
 
+def _check_port(host: str, port: int) -> None:
+    """Refuse a busy address with one line naming it, before anything starts."""
+    import socket
+
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); choose another with --port",
+                field="port",
+            ) from exc
+
+
 def _serve(rt: object, host: str, port: int) -> None:
     import uvicorn
+
+    _check_port(host, port)
 
     from citybrain.api.app import create_app
     from citybrain.kernel.status import LedgerVerifier, PeriodicCheckpointer
@@ -168,11 +186,11 @@ def main() -> None:
     try:
         app()
     except CityBrainError as exc:
-        err_console.print(exc.one_line(), highlight=False, soft_wrap=True)
+        err_console.print(exc.one_line(), highlight=False, soft_wrap=True, markup=False)
         sys.exit(exc.exit_code)
     except OperationalError as exc:
         err = DatabaseUnavailable(str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc))
-        err_console.print(err.one_line(), highlight=False, soft_wrap=True)
+        err_console.print(err.one_line(), highlight=False, soft_wrap=True, markup=False)
         sys.exit(err.exit_code)
 
 

@@ -239,3 +239,35 @@ def test_org_and_user_commands(prepared: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "zhang" in r.stdout
     assert code in run("org", "list", "--data-dir", str(prepared)).stdout
+
+
+def test_cli_on_postgresql(pg_ready: None, tmp_path: Path) -> None:
+    """`db upgrade`, `token create` and `ledger verify` against PostgreSQL with --db."""
+    from tests.conftest import PgSchema
+
+    schema = PgSchema()
+    try:
+        rt = Runtime.open(load_settings(environ={}, data_dir=tmp_path, db=schema.url))
+        rt.migrate()
+        rt.bootstrap()
+        rt.close()
+        args = ("--data-dir", str(tmp_path), "--db", schema.url)
+        assert run("db", "current", *args).stdout.strip() == "0002"
+        assert run("token", "create", "--user", "admin", *args).returncode == 0
+        ok = run("ledger", "verify", *args)
+        assert ok.returncode == 0, ok.stderr
+    finally:
+        schema.drop()
+
+
+def test_busy_port_is_one_line_exit_2(prepared: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        r = run("serve", "--data-dir", str(prepared), "--port", str(port))
+    assert r.returncode == 2
+    assert f"127.0.0.1:{port}" in r.stderr and "[port]" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -49,7 +49,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            readonly = conn.get_execution_options().get("citybrain_readonly", False)
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
@@ -72,6 +73,11 @@ def check_connection(engine: Engine) -> None:
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """A session factory that keeps loaded objects usable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def readonly_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for reads only: on SQLite they do not take the write lock."""
+    return sessionmaker(engine.execution_options(citybrain_readonly=True), expire_on_commit=False)
 
 
 @contextmanager

@@ -43,7 +43,7 @@ def current_caller(
     """Authenticate the bearer token or API key; 401 when missing, expired or revoked."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("missing bearer token")
-    with runtime.factory() as session:
+    with runtime.reader() as session:
         caller = resolve_bearer(session, credentials.credentials, runtime.jwt_secret, runtime.clock)
     request.state.caller = caller
     return caller

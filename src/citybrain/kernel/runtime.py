@@ -53,6 +53,7 @@ class Runtime:
     bus: EventBus
     jwt_secret: str
     plugins: PluginManager
+    reader: sessionmaker[Session]
     clock: Clock = field(default=system_clock)
 
     @classmethod
@@ -88,17 +89,18 @@ class Runtime:
         for action, category in manager.gate_actions().items():
             register_action(action, category)
         return cls(
-            settings,
-            engine,
-            factory,
-            ledger,
-            signer,
-            policy_engine,
-            gate,
-            the_bus,
-            secret,
-            manager,
-            clock,
+            settings=settings,
+            engine=engine,
+            factory=factory,
+            ledger=ledger,
+            signer=signer,
+            policy_engine=policy_engine,
+            gate=gate,
+            bus=the_bus,
+            jwt_secret=secret,
+            plugins=manager,
+            reader=db.readonly_factory(engine),
+            clock=clock,
         )
 
     def close(self) -> None:

@@ -52,7 +52,7 @@ class LedgerVerifier:
 
     def verify_now(self) -> LedgerVerification:
         """Verify the ledger from its stored entries and checkpoints."""
-        with self.runtime.factory() as session:
+        with self.runtime.reader() as session:
             report = self.runtime.ledger.verify(session)
         self.last = LedgerVerification(
             report.ok, report.size, report.first_bad_seq, report.reason or "", self.runtime.clock()
@@ -81,7 +81,7 @@ class LedgerVerifier:
 
 def hub_status(runtime: Runtime, verification: LedgerVerification | None = None) -> HubStatus:
     """Read the hub's state (aggregate counts only; no governed records)."""
-    with runtime.factory() as session:
+    with runtime.reader() as session:
         head = runtime.ledger.head(session)
         cp = runtime.ledger.latest_checkpoint(session)
         return HubStatus(

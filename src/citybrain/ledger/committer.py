@@ -117,23 +117,28 @@ class GroupCommitter:
     def _run(self) -> None:
         target = 1
         stop = False
-        while not stop:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            batch, stop = self._collect(first, target)
-            # Expect as many submitters as recently seen; forget idle ones one batch at a time.
-            target = max(len(batch), target - 1)
-            self._commit(batch)
+        session = self.session_factory()  # one session for the thread's life, one txn per batch
+        try:
+            while not stop:
+                first = self._queue.get()
+                if first is _STOP:
+                    return
+                batch, stop = self._collect(first, target)
+                # Expect as many submitters as recently seen; forget idle ones one batch at a time.
+                target = max(len(batch), target - 1)
+                self._commit(session, batch)
+        finally:
+            session.close()
 
-    def _commit(self, batch: list[Any]) -> None:
+    def _commit(self, session: Session, batch: list[Any]) -> None:
         live = [(e, f) for e, f in batch if f.set_running_or_notify_cancel()]
         if not live:
             return
         try:
-            with self.session_factory() as session, session.begin():
+            with session.begin():
                 results = self.ledger.append_many(session, [e for e, _ in live])
         except BaseException as exc:  # every caller of the batch learns why
+            session.rollback()
             for _, fut in live:
                 fut.set_exception(exc)
             return

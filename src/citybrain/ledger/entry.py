@@ -22,21 +22,21 @@ MAX_POLICY_IDS_CHARS = 100_000
 
 
 def _check_text(name: str, value: Any, limit: int | None) -> str:
-    """``value`` as a plain str, or ValueError naming the field."""
-    if type(value) is not str:
-        if not isinstance(value, str):
-            raise ValueError(f"{name}: must be a string, got {type(value).__name__}")
-        value = str.__str__(value)  # a str subclass (e.g. an enum member): keep its text only
-    if limit is not None and len(value) > limit:
+    """``value`` as a plain str (a str subclass such as an enum member keeps only its text),
+    or ValueError naming the field."""
+    if not isinstance(value, str):
+        raise ValueError(f"{name}: must be a string, got {type(value).__name__}")
+    text = value if type(value) is str else str.__str__(value)
+    if limit is not None and len(text) > limit:
         raise ValueError(f"{name}: longer than {limit} characters")
-    if "\x00" in value:
+    if "\x00" in text:
         raise ValueError(f"{name}: contains a NUL character")
-    if not value.isascii():
+    if not text.isascii():
         try:
-            value.encode("utf-8")
+            text.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise ValueError(f"{name}: not encodable as UTF-8 ({exc.reason})") from None
-    return value
+    return text
 
 
 @dataclass(frozen=True, slots=True)

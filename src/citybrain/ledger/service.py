@@ -177,6 +177,7 @@ class Ledger:
         self.clock = clock
         self._cache = _NodeCache(node_cache_size)
         self._sql: dict[tuple[str, str, str], Statements] = {}
+        self._roots: dict[int, bytes] = {}  # tree size -> root, for committed sizes only
 
     # --- writing ---------------------------------------------------------------------------------
 
@@ -331,8 +332,9 @@ class Ledger:
     # --- proofs ----------------------------------------------------------------------------------
 
     def clear_cache(self) -> None:
-        """Forget cached node hashes (benchmarks; after restoring a database from backup)."""
+        """Forget cached node hashes and roots (benchmarks; after restoring a database)."""
         self._cache.clear()
+        self._roots.clear()
 
     def _nodes(self, session: Session, keys: Iterable[int], tree_size: int) -> dict[int, bytes]:
         """Hashes of the given perfect nodes: cache first, then one ``key IN (...)`` query."""
@@ -367,11 +369,30 @@ class Ledger:
             raise LedgerCorrupt(f"stored node level {lost & 63} index {lost >> 6} is missing")
         return found
 
+    def _root_keys(self, size: int) -> tuple[bytes | None, list[int]]:
+        """(cached root, []) or (None, the node keys whose fold is the root of ``size``)."""
+        if size == 0:
+            return EMPTY_ROOT, []
+        root = self._roots.get(size)
+        return (root, []) if root is not None else (None, range_keys(0, size))
+
+    def _fold_root(
+        self, session: Session, size: int, keys: list[int], got: dict[int, bytes]
+    ) -> bytes:
+        root = fold([got[k] for k in keys])
+        final = self._committed_size(session)
+        if final is None or size <= final:  # built from committed nodes only: it is final
+            if len(self._roots) >= 4096:
+                self._roots.clear()
+            self._roots[size] = root
+        return root
+
     def inclusion_proof(
         self, session: Session, seq: int, tree_size: int | None = None
     ) -> InclusionProof:
         """Proof that entry ``seq`` is in the tree of ``tree_size`` leaves (default: current)."""
         root: bytes | None = None
+        root_keys: list[int] = []
         if tree_size is None:
             head = session.execute(select(HEAD.c.size, HEAD.c.root_hash).where(HEAD.c.id == 1))
             row = head.first()
@@ -380,15 +401,16 @@ class Ledger:
             raise TreeSizeOutOfRange(f"tree size {tree_size}: an inclusion proof needs at least 1")
         if not 0 <= seq < tree_size:
             raise LeafIndexOutOfRange(f"leaf index {seq} is not in [0, {tree_size})")
+        if root is None:
+            root, root_keys = self._root_keys(tree_size)
         path_keys = [range_keys(a, b) for a, b in inclusion_path_ranges(seq, tree_size)]
-        root_keys = range_keys(0, tree_size) if root is None else []
         keys = [seq << 6, *root_keys]
         for ks in path_keys:
             keys.extend(ks)
         got = self._nodes(session, keys, tree_size)
         path = [got[ks[0]] if len(ks) == 1 else fold([got[k] for k in ks]) for ks in path_keys]
         if root is None:
-            root = fold([got[k] for k in root_keys])
+            root = self._fold_root(session, tree_size, root_keys, got)
         return InclusionProof(seq, tree_size, got[seq << 6], path, root)
 
     def consistency_proof(
@@ -400,15 +422,19 @@ class Ledger:
         if not 0 <= first <= second:
             raise TreeSizeOutOfRange(f"need 0 <= first <= second, got {first} and {second}")
         path_keys = [range_keys(a, b) for a, b in consistency_path_ranges(first, second)]
-        k1 = range_keys(0, first) if first else []
-        k2 = range_keys(0, second) if second else []
+        r1, k1 = self._root_keys(first)
+        r2, k2 = self._root_keys(second)
         keys = [*k1, *k2]
         for ks in path_keys:
             keys.extend(ks)
+        if r2 is not None and not keys and second > self.size(session):
+            raise TreeSizeOutOfRange(f"tree size {second} exceeds the log size")
         got = self._nodes(session, keys, second) if keys else {}
-        r1 = fold([got[k] for k in k1]) if k1 else EMPTY_ROOT
-        r2 = fold([got[k] for k in k2]) if k2 else EMPTY_ROOT
-        path = [fold([got[k] for k in ks]) for ks in path_keys]
+        if r1 is None:
+            r1 = self._fold_root(session, first, k1, got)
+        if r2 is None:
+            r2 = self._fold_root(session, second, k2, got)
+        path = [got[ks[0]] if len(ks) == 1 else fold([got[k] for k in ks]) for ks in path_keys]
         return ConsistencyProof(first, second, r1, r2, path)
 
     # --- checkpoints -----------------------------------------------------------------------------

@@ -111,8 +111,8 @@ class Statements:
         head: HeadRow,
     ) -> None:
         """Insert entry and node rows; update the head."""
-        conn.exec_driver_sql(self.insert_entries, entries)  # type: ignore[arg-type]
-        conn.exec_driver_sql(self.insert_nodes, nodes)  # type: ignore[arg-type]
+        conn.exec_driver_sql(self.insert_entries, entries)
+        conn.exec_driver_sql(self.insert_nodes, nodes)
         params = (*head[:4], self.bind_ts(head.last_checkpoint_ts))
         conn.exec_driver_sql(self.update_head, params)
 

@@ -69,7 +69,7 @@ def user_out(user: User) -> UserOut:
 
 
 def _parent_code(runtime: Runtime, code: str) -> str | None:
-    with runtime.factory() as session:
+    with runtime.reader() as session:
         org = service.get_organisation(session, code)
         return org.parent.code if org.parent else None
 
@@ -244,7 +244,7 @@ def create_user(body: UserIn, g: GovernedDep) -> UserCreated:
 
 
 def _user_org(runtime: Runtime, name: str) -> str:
-    with runtime.factory() as session:
+    with runtime.reader() as session:
         return service.get_user(session, name).organisation.code
 
 
