@@ -228,3 +228,26 @@ def test_request_id_round_trip_into_ledger(
     assert last.data.request_id == "trace-123"
     assert last.data.actor == "admin"
     assert last.data.action == "access"
+
+
+def test_one_time_password_token_only_changes_the_password(
+    client: TestClient, runtime: Runtime
+) -> None:
+    otp = runtime.admin_password  # type: ignore[attr-defined]
+    token = client.post("/auth/login", json={"name": "admin", "password": otp}).json()
+    headers = bearer(token["access_token"])
+    r = client.get("/orgs", headers=headers | {"X-Request-ID": "otp-use"})
+    assert r.status_code == 403
+    assert r.json()["policies"] == ["must-change-password"]
+    with runtime.factory() as s:
+        last = runtime.ledger.entry(s, runtime.ledger.size(s) - 1)
+    assert (last.data.decision, last.data.request_id) == ("deny", "otp-use")
+    r = client.post(
+        "/auth/password",
+        headers=headers,
+        json={"old_password": otp, "new_password": "brand-new-password"},
+    )
+    assert r.status_code == 204
+    assert client.get("/me", headers=headers).status_code == 401  # the one-time token is spent
+    fresh = client.post("/auth/login", json={"name": "admin", "password": "brand-new-password"})
+    assert client.get("/orgs", headers=bearer(fresh.json()["access_token"])).status_code == 200

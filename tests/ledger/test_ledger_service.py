@@ -215,6 +215,19 @@ def test_append_many_equals_single_appends(factory, clock: Clock) -> None:
     assert root_batched == root_single == oracle_of(factory, b).root()
 
 
+def test_small_and_large_batches_store_the_same_tree(factory, ledger: Ledger) -> None:
+    # PostgreSQL writes a small batch in one statement and a large one with executemany.
+    with factory.begin() as s:
+        ledger.append_many(s, [entry(i) for i in range(3)])
+        ledger.append_many(s, [entry(i) for i in range(3, 3003)])
+        ledger.append(s, entry(3003))
+    tree = oracle_of(factory, ledger)
+    with factory() as s:
+        assert ledger.root(s) == tree.root()
+        assert ledger.inclusion_proof(s, 2999).path == tree.inclusion_proof(2999)
+        assert ledger.verify(s).ok
+
+
 def test_proofs_match_the_oracle_and_round_trip_json(factory, ledger: Ledger) -> None:
     with factory.begin() as s:
         for start in range(0, 37, 9):
@@ -390,6 +403,30 @@ def test_concurrent_writers_are_serialised(factory, ledger: Ledger) -> None:
             f"req-{w * 100 + i}" for w in range(4) for i in range(15)
         )
         assert ledger.verify(s).ok
+
+
+def test_verify_while_others_append(factory, ledger: Ledger) -> None:
+    with factory.begin() as s:
+        ledger.append_many(s, [entry(i) for i in range(50)])
+    stop = threading.Event()
+
+    def writer() -> None:
+        i = 1000
+        while not stop.is_set():
+            with factory.begin() as s:
+                ledger.append_many(s, [entry(i + j) for j in range(3)])
+            i += 3
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        for _ in range(15):
+            with factory() as s:
+                report = ledger.verify(s, chunk=16)
+            assert report.ok, report
+    finally:
+        stop.set()
+        t.join()
 
 
 def test_group_committer_batches_and_is_durable(factory, ledger: Ledger) -> None:

@@ -227,6 +227,31 @@ class Gate:
         finally:
             session.close()
 
+    def record_denial(
+        self,
+        caller: Caller,
+        action: str,
+        resource: Resource,
+        *,
+        request_id: str,
+        policy_ids: tuple[str, ...],
+        purpose: str = "",
+    ) -> None:
+        """Ledger a denial decided before the policy engine was asked (e.g. a one-time token)."""
+        entry = self._entry(
+            caller.name,
+            caller.organisation,
+            action,
+            resource,
+            purpose,
+            "deny",
+            policy_ids,
+            request_id,
+        )
+        with self.factory.begin() as session:
+            self.ledger.append(session, entry)
+        self._publish(entry)
+
     @contextmanager
     def system(
         self,

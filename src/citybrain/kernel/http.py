@@ -15,13 +15,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from citybrain.kernel.errors import InvalidInput, Unauthenticated
+from citybrain.kernel.errors import Forbidden, InvalidInput, Unauthenticated
 from citybrain.kernel.gate import Resource
 from citybrain.kernel.identity.service import Caller, resolve_bearer
 from citybrain.kernel.runtime import Runtime
 from citybrain.kernel.schemas import has_nul
 
 T = TypeVar("T")
+MUST_CHANGE_PASSWORD = "must-change-password"
+PASSWORD_CHANGE_PATHS = frozenset({"/auth/password", "/auth/logout", "/me"})
 _bearer = HTTPBearer(auto_error=False, description="JWT from /auth/login or a service API key")
 
 
@@ -88,6 +90,20 @@ def governed(
     runtime: Annotated[Runtime, Depends(get_runtime)],
 ) -> Governed:
     """The gate dependency (see Governed)."""
+    if caller.password_change_only and request.url.path not in PASSWORD_CHANGE_PATHS:
+        runtime.gate.record_denial(
+            caller,
+            "self.read",
+            Resource("Route", f"{request.method} {request.url.path}"),
+            request_id=request_id(request),
+            policy_ids=(MUST_CHANGE_PASSWORD,),
+            purpose="one-time password token used beyond the password change",
+        )
+        raise Forbidden(
+            "this token comes from a one-time password: change the password at "
+            "POST /auth/password, then log in again",
+            policies=[MUST_CHANGE_PASSWORD],
+        )
     return Governed(caller, runtime, request_id(request))
 
 

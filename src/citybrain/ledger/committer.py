@@ -117,18 +117,30 @@ class GroupCommitter:
     def _run(self) -> None:
         target = 1
         stop = False
-        session = self.session_factory()  # one session for the thread's life, one txn per batch
         try:
-            while not stop:
-                first = self._queue.get()
-                if first is _STOP:
-                    return
-                batch, stop = self._collect(first, target)
-                # Expect as many submitters as recently seen; forget idle ones one batch at a time.
-                target = max(len(batch), target - 1)
-                self._commit(session, batch)
-        finally:
-            session.close()
+            session = self.session_factory()  # one session for the thread's life, one txn a batch
+            try:
+                while not stop:
+                    first = self._queue.get()
+                    if first is _STOP:
+                        return
+                    batch, stop = self._collect(first, target)
+                    # Expect as many submitters as recently seen; forget idle ones gradually.
+                    target = max(len(batch), target - 1)
+                    self._commit(session, batch)
+            finally:
+                session.close()
+        except BaseException as exc:  # the thread is dying: nobody may wait forever
+            with self._lock:
+                self._closed = True
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not _STOP and item[1].set_running_or_notify_cancel():
+                    item[1].set_exception(CommitterClosed(f"the group committer failed: {exc!r}"))
+            raise
 
     def _commit(self, session: Session, batch: list[Any]) -> None:
         live = [(e, f) for e, f in batch if f.set_running_or_notify_cancel()]

@@ -58,6 +58,7 @@ from citybrain.ledger.proofs import (
 )
 from citybrain.ledger.signing import CheckpointSigner, checkpoint_note
 from citybrain.ledger.store import ENTRIES, HEAD, HeadRow, Statements
+from citybrain.ledger.verify import verify_log
 
 __all__ = [
     "Appended",
@@ -480,7 +481,11 @@ class Ledger:
     # --- verification ----------------------------------------------------------------------------
 
     def verify(self, session: Session, chunk: int = 4096) -> VerifyReport:
-        """Recompute everything from the entries and compare with every stored row (O(n))."""
-        from citybrain.ledger.verify import verify_log
+        """Recompute everything from the entries and compare with every stored row (O(n)).
 
+        Checks seq contiguity from 0, each entry's bytes against its leaf hash and level-0 node,
+        every perfect node, the head (size, root, frontier) and every checkpoint (root at its
+        size, origin, key, signature). ``first_bad_seq`` names the first bad entry: edited,
+        deleted, inserted, reordered, or the first missing one of a truncated tail.
+        """
         return verify_log(self, session, chunk=chunk)

@@ -24,6 +24,7 @@ ENTRY_COLUMNS = (
     "seq", "ts", "actor", "organisation", "action", "resource", "purpose", "decision",
     "policy_ids", "request_id", "leaf_hash",
 )  # fmt: skip
+_MAX_PARAMS = 30_000  # PostgreSQL allows 65,535 bind parameters in one statement
 HEAD_COLUMNS = ("size", "root_hash", "frontier", "last_checkpoint_size", "last_checkpoint_ts")
 
 
@@ -62,6 +63,16 @@ class Statements:
         sets = ", ".join(f"{q.quote(c)} = {ph}" for c in HEAD_COLUMNS)
         self.update_head = f"UPDATE {head} SET {sets} WHERE id = 1"
         self._select_nodes = f"SELECT {self._key}, {self._hash} FROM {nodes} WHERE {self._key} IN "
+        # PostgreSQL: all writes of an append in one statement (one round trip), as a
+        # data-modifying CTE; other databases run three statements (in-process for SQLite).
+        self._one_statement = dialect.name == "postgresql"
+        self._entry_values = f"({', '.join([ph] * len(ENTRY_COLUMNS))})"
+        self._node_values = f"({ph}, {ph})"
+        self._cte_head = (
+            f"WITH e AS (INSERT INTO {entries} ({ecols}) VALUES {{entries}}), "
+            f"n AS (INSERT INTO {nodes} ({self._key}, {self._hash}) VALUES {{nodes}}) "
+            f"UPDATE {head} SET {sets} WHERE id = 1"
+        )
         self._in_sql: dict[int, str] = {}
         ts_type = ENTRIES.c.ts.type.dialect_impl(dialect)
         self.ts_in: Callable[[Any], Any] | None = ts_type.bind_processor(dialect)
@@ -111,10 +122,20 @@ class Statements:
         head: HeadRow,
     ) -> None:
         """Insert entry and node rows; update the head."""
+        head_params = (*head[:4], self.bind_ts(head.last_checkpoint_ts))
+        if self._one_statement and len(entries) * 11 + len(nodes) * 2 < _MAX_PARAMS:
+            sql = self._cte_head.format(
+                entries=", ".join([self._entry_values] * len(entries)),
+                nodes=", ".join([self._node_values] * len(nodes)),
+            )
+            params = [v for row in entries for v in row]
+            params.extend(v for row in nodes for v in row)
+            params.extend(head_params)
+            conn.exec_driver_sql(sql, tuple(params))
+            return
         conn.exec_driver_sql(self.insert_entries, entries)
         conn.exec_driver_sql(self.insert_nodes, nodes)
-        params = (*head[:4], self.bind_ts(head.last_checkpoint_ts))
-        conn.exec_driver_sql(self.update_head, params)
+        conn.exec_driver_sql(self.update_head, head_params)
 
     def fetch_nodes(self, conn: Connection, keys: Sequence[int]) -> list[tuple[int, bytes]]:
         """(key, hash) of the stored nodes among ``keys`` (at most a few hundred keys)."""

@@ -95,6 +95,10 @@ def _head_row(session: Session) -> Any:
 
 def verify_log(ledger: Ledger, session: Session, *, chunk: int = 4096) -> VerifyReport:
     """See :meth:`Ledger.verify`."""
+    if not session.in_transaction() and session.get_bind().dialect.name == "postgresql":
+        # One snapshot for the whole check, or entries appended meanwhile would look forged.
+        # (SQLite transactions already read one snapshot.)
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     head = _head_row(session)
     head_size = 0 if head is None else int(head.size)
     checker = _Checker(ledger, ledger.checkpoints(session))

@@ -86,7 +86,11 @@ def login(body: LoginIn, request: Request, runtime: Annotated[Runtime, Depends(g
     ) as session:
         user = service.get_user(session, body.name)
         token, exp = service.issue_token(
-            user, runtime.jwt_secret, runtime.settings.token_ttl_s, runtime.clock
+            user,
+            runtime.jwt_secret,
+            runtime.settings.token_ttl_s,
+            runtime.clock,
+            password_change_only=must_change,
         )
     return TokenOut(access_token=token, expires_at=exp, must_change_password=must_change)
 

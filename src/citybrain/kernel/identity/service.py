@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -48,6 +48,7 @@ class Caller:
     is_service: bool = False
     token_id: str | None = None
     token_expires: datetime | None = None
+    password_change_only: bool = False
 
 
 def validate_credit_code(code: str, field: str = "code") -> str:
@@ -253,9 +254,18 @@ def authenticate_password(session: Session, name: str, password: str) -> User:
 
 
 def issue_token(
-    user: User, secret: str, ttl_s: int, clock: Clock = system_clock
+    user: User,
+    secret: str,
+    ttl_s: int,
+    clock: Clock = system_clock,
+    *,
+    password_change_only: bool = False,
 ) -> tuple[str, datetime]:
-    """A signed bearer token (JWT HS256) for ``user``; returns token and expiry."""
+    """A signed bearer token (JWT HS256) for ``user``; returns token and expiry.
+
+    A token from a one-time password login is ``password_change_only``: it opens nothing but
+    the password change (and /me, logout).
+    """
     now = clock()
     exp = now + timedelta(seconds=ttl_s)
     claims = {
@@ -265,7 +275,7 @@ def issue_token(
         "jti": uuid.uuid4().hex,
         "iat": int(now.timestamp()),
         "exp": int(exp.timestamp()),
-        "typ": "access",
+        "typ": "password-change" if password_change_only else "access",
     }
     return jwt.encode(claims, secret, algorithm=JWT_ALGORITHM), exp
 
@@ -299,7 +309,12 @@ def resolve_bearer(
     user = session.scalar(select(User).where(User.name == claims["sub"]))
     if user is None or user.disabled:
         raise Unauthenticated("account no longer active")
-    return caller_for(user, jti, datetime.fromtimestamp(int(claims["exp"]), UTC))
+    caller = caller_for(user, jti, datetime.fromtimestamp(int(claims["exp"]), UTC))
+    if claims.get("typ") == "password-change":
+        if not user.must_change_password:
+            raise Unauthenticated("one-time token already used; log in with the new password")
+        return replace(caller, password_change_only=True)
+    return caller
 
 
 def revoke_token(
