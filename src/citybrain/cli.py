@@ -106,6 +106,7 @@ def _serve(rt: object, host: str, port: int) -> None:
         verifier.stop()
         checkpointer.stop()
         rt.plugins.shutdown(rt)  # type: ignore[attr-defined]
+        rt.close()  # type: ignore[attr-defined]  (SQLite folds its WAL back into the file)
 
 
 @app.command(help=both("cli.up"))

@@ -144,3 +144,49 @@ def test_forbid_disabled_policy_names_itself(
     r = client.get("/ledger", headers=bearer(world.tokens["auditor"]))
     assert r.status_code == 403
     assert r.json()["policies"] == ["freeze-auditors@v1"]
+
+
+def test_operator_cannot_make_administrators(
+    client: TestClient, runtime: Runtime, world: World
+) -> None:
+    op = bearer(world.tokens["operator"])
+    r = client.post(f"/orgs/{world.dept}/posts", headers=op, json={"name": "boss", "role": "admin"})
+    assert r.status_code == 403
+    assert r.json()["policies"] == ["only-admins-grant-admin@v1"]
+    admin = bearer(world.tokens["admin"])
+    assert (
+        client.post(
+            f"/orgs/{world.dept}/posts", headers=admin, json={"name": "boss", "role": "admin"}
+        ).status_code
+        == 201
+    )
+    r = client.post(
+        "/users",
+        headers=op,
+        json={"name": "mole", "organisation_code": world.dept, "posts": ["boss"]},
+    )
+    assert r.status_code == 403
+    assert r.json()["policies"] == ["only-admins-grant-admin@v1"]
+    assert (
+        client.post(
+            "/users",
+            headers=op,
+            json={"name": "fine", "organisation_code": world.dept, "posts": []},
+        ).status_code
+        == 201
+    )
+
+
+def test_every_role_changes_own_password_and_logs_out(
+    client: TestClient, runtime: Runtime, world: World
+) -> None:
+    for role in ("operator", "auditor", "clerk"):
+        h = bearer(world.tokens[role])
+        r = client.post(
+            "/auth/password",
+            headers=h,
+            json={"old_password": "correct-horse-battery", "new_password": "new-password-123"},
+        )
+        assert r.status_code == 204, (role, r.text)
+        assert client.post("/auth/logout", headers=h).status_code == 204
+        assert client.get("/me", headers=h).status_code == 401

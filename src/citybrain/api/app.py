@@ -70,6 +70,17 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            return problem_response(
+                {
+                    "type": PROBLEM_BASE + "malformed",
+                    "title": "Malformed request",
+                    "status": 400,
+                    "detail": "the request body is not valid JSON",
+                    "field": "body",
+                },
+                request,
+            )
         errors = [
             {"field": _validation_field(e.get("loc", ())), "message": e.get("msg", "")}
             for e in exc.errors()

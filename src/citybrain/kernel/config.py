@@ -35,7 +35,6 @@ class Settings(BaseSettings):
     checkpoint_interval_s: float = Field(60.0, gt=0, description="... or every T seconds")
     ledger_origin: str = "citybrain.local/ledger"
     ledger_key_file: Path | None = None
-    demo: bool = True
 
     @classmethod
     def settings_customise_sources(  # type: ignore[no-untyped-def]

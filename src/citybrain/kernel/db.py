@@ -8,15 +8,35 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event, text
+from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from citybrain.kernel.errors import DatabaseUnavailable
 from citybrain.ledger.models import NAMING
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite returns naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: CityBrain stores aware UTC times only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -68,6 +88,16 @@ def check_connection(engine: Engine) -> None:
         raise DatabaseUnavailable(
             f"cannot reach {engine.url.render_as_string(hide_password=True)}: {reason}"
         ) from exc
+
+
+def restrict_file(engine: Engine) -> None:
+    """Make a SQLite database file (and its WAL) readable by its owner only."""
+    if engine.url.get_backend_name() != "sqlite" or not engine.url.database:
+        return
+    for suffix in ("", "-wal", "-shm"):
+        path = Path(engine.url.database + suffix)
+        if path.exists():
+            path.chmod(0o600)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

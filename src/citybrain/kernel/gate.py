@@ -262,10 +262,12 @@ class Gate:
         *,
         request_id: str,
         purpose: str = "",
+        policy: str = SYSTEM_POLICY,
     ) -> Iterator[Session]:
-        """An action by the local operator (CLI with database access), ledgered, no policy."""
+        """An action the policy engine is not asked about, ledgered under ``policy``: the local
+        operator (CLI with database access) or a password login."""
         entry = self._entry(
-            actor, organisation, action, resource, purpose, "allow", (SYSTEM_POLICY,), request_id
+            actor, organisation, action, resource, purpose, "allow", (policy,), request_id
         )
         with self.factory.begin() as session:
             self.ledger.append(session, entry)

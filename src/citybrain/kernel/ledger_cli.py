@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,18 +17,47 @@ from citybrain.kernel.i18n import both, t
 from citybrain.kernel.runtime import SYSTEM_ACTOR
 from citybrain.ledger.errors import LedgerError
 from citybrain.ledger.service import verify_export
+from citybrain.ledger.witness import compare_exports, verify_against
 
 app = typer.Typer(help=both("cli.ledger"), no_args_is_help=True)
 console = Console()
 
 
+def _read_json(file: Path, field: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"cannot read {file}: {exc}", field=field) from exc
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"{file} is not an export document", field=field)
+    return doc
+
+
+AgainstOpt = Annotated[
+    Path | None,
+    typer.Option("--against", help="an earlier `ledger export` file held by an outsider"),
+]
+
+
 @app.command(help=both("cli.ledger.verify"))
-def verify(data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None) -> None:
-    """Recompute the ledger; exit 1 naming the first bad sequence number."""
+def verify(
+    against: AgainstOpt = None,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Recompute the ledger; exit 1 naming the first bad sequence number.
+
+    With --against, also prove the ledger extends every checkpoint of an earlier export under
+    the same key (catches a log cut back by someone without the signing key).
+    """
+    exported = _read_json(against, "against") if against else None
     rt = open_runtime(data_dir, db, config)
     try:
-        with rt.factory() as session:
+        with rt.reader() as session:
             report = rt.ledger.verify(session)
+            if report.ok and exported is not None:
+                report = verify_against(rt.ledger, session, exported)
     finally:
         rt.close()
     loc = rt.settings.default_locale
@@ -147,13 +176,20 @@ def export(
 @app.command("verify-export", help=both("cli.ledger.verify_export"))
 def verify_exported(
     file: Annotated[Path, typer.Argument(help="file written by `ledger export`")],
+    previous: Annotated[
+        Path | None,
+        typer.Option(help="an earlier export: pins its key, and all its checkpoints must remain"),
+    ] = None,
+    public_key: Annotated[
+        str | None, typer.Option(help="the ledger's public key (base64) you trust")
+    ] = None,
 ) -> None:
     """Check every signature and consistency proof of an export; exit 1 if any fails."""
-    try:
-        doc = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(f"cannot read {file}: {exc}", field="file") from exc
-    report = verify_export(doc)
+    doc = _read_json(file, "file")
+    if previous is not None:
+        report = compare_exports(_read_json(previous, "previous"), doc)
+    else:
+        report = verify_export(doc, public_key_b64=public_key)
     if not report.ok:
         raise LedgerTampered(report.reason or "export does not verify")
     console.print(f"export intact: {report.checked_checkpoints} checkpoints, size {report.size}")

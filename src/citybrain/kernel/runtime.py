@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from citybrain.kernel import db
 from citybrain.kernel.clock import Clock, system_clock
 from citybrain.kernel.config import Settings
+from citybrain.kernel.errors import ConfigError, Unauthenticated
 from citybrain.kernel.events import EventBus, InProcessBus
 from citybrain.kernel.gate import Gate, Resource, register_action
 from citybrain.kernel.identity import service as identity
@@ -37,6 +38,20 @@ def _read_or_create_secret(path: Path) -> str:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(value)
     return value
+
+
+def _refuse_lost_key(engine: Engine, key_path: Path) -> None:
+    """A missing key beside a ledger that has checkpoints is restored, never silently replaced."""
+    if key_path.exists() or not inspect(engine).has_table("ledger_checkpoints"):
+        return
+    with engine.connect() as conn:
+        signed = conn.execute(text("SELECT count(*) FROM ledger_checkpoints")).scalar()
+    if signed:
+        raise ConfigError(
+            f"the ledger has {signed} signed checkpoints but the signing key {key_path} is "
+            "missing; restore it from backup (a new key would make every checkpoint unverifiable)",
+            field="ledger_key_file",
+        )
 
 
 @dataclass
@@ -69,10 +84,12 @@ class Runtime:
 
         ``plugins`` defaults to every discovered scenario and entry-point plugin.
         """
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         engine = db.make_engine(settings.database_url)
         db.check_connection(engine)
+        db.restrict_file(engine)
         factory = db.session_factory(engine)
+        _refuse_lost_key(engine, settings.ledger_key_path)
         signer = CheckpointSigner.load_or_create(settings.ledger_key_path)
         ledger = Ledger(
             signer,
@@ -182,9 +199,11 @@ class Runtime:
 
     def issue_token_for(self, name: str, ttl_s: int | None = None) -> tuple[str, datetime]:
         """A bearer token for user ``name`` issued by the local operator (ledgered)."""
-        with self.factory() as session:
+        with self.reader() as session:
             user = identity.get_user(session, name)
             org = user.organisation.code
+            if user.disabled:
+                raise Unauthenticated(f"user {name!r} is disabled", field="user")
         res = Resource("User", name, org)
         with self.gate.system(
             SYSTEM_ACTOR, org, "token.create", res, request_id="cli-" + uuid.uuid4().hex[:12]

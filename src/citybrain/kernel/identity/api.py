@@ -38,6 +38,7 @@ from citybrain.kernel.identity.schemas import (
 from citybrain.kernel.runtime import Runtime
 
 router = APIRouter(tags=["identity"])
+LOGIN_POLICY = "password-login"
 CodePath = Annotated[str, "unified social credit code"]
 
 
@@ -77,12 +78,25 @@ def _parent_code(runtime: Runtime, code: str) -> str | None:
 @router.post("/auth/login", response_model=TokenOut, tags=["auth"])
 def login(body: LoginIn, request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]):
     """Exchange a user name and password for a bearer token (the login itself is ledgered)."""
-    with runtime.factory() as session:
-        user = service.authenticate_password(session, body.name, body.password)
+    rid = request_id(request)
+    with runtime.reader() as session:
+        try:
+            user = service.authenticate_password(session, body.name, body.password)
+        except Unauthenticated:
+            failed = service.Caller(0, body.name[:100], "", (), ())
+            runtime.gate.record_denial(
+                failed,
+                "token.create",
+                Resource("User", body.name[:100]),
+                request_id=rid,
+                policy_ids=(LOGIN_POLICY,),
+                purpose="failed login",
+            )
+            raise
         org, must_change = user.organisation.code, user.must_change_password
     res = Resource("User", body.name, org)
     with runtime.gate.system(
-        body.name, org, "token.create", res, request_id=request_id(request), purpose="login"
+        body.name, org, "token.create", res, request_id=rid, purpose="login", policy=LOGIN_POLICY
     ) as session:
         user = service.get_user(session, body.name)
         token, exp = service.issue_token(
@@ -196,7 +210,9 @@ def list_posts(code: CodePath, g: GovernedDep) -> list[PostOut]:
 @router.post("/orgs/{code}/posts", response_model=PostOut, status_code=201)
 def create_post(code: CodePath, body: PostIn, g: GovernedDep) -> PostOut:
     """Create a post in an organisation."""
-    with g.act("post.create", Resource("Post", f"{code}/{body.name}", code)) as session:
+    res = Resource("Post", f"{code}/{body.name}", code)
+    ctx = {"grants_admin": body.role == "admin"}
+    with g.act("post.create", res, context=ctx) as session:
         post = service.create_post(
             session, organisation_code=code, name=body.name, role=body.role, title=body.title
         )
@@ -233,7 +249,8 @@ def list_users(
 def create_user(body: UserIn, g: GovernedDep) -> UserCreated:
     """Create a user (or service account) holding posts of its organisation."""
     res = Resource("User", body.name, body.organisation_code)
-    with g.act("user.create", res) as session:
+    ctx = {"grants_admin": "admin" in _post_roles(g.runtime, body.organisation_code, body.posts)}
+    with g.act("user.create", res, context=ctx) as session:
         user, otp = service.create_user(
             session,
             name=body.name,
@@ -245,6 +262,18 @@ def create_user(body: UserIn, g: GovernedDep) -> UserCreated:
             clock=g.runtime.clock,
         )
         return UserCreated(**user_out(user).model_dump(), one_time_password=otp)
+
+
+def _post_roles(runtime: Runtime, code: str, posts: list[str]) -> set[str]:
+    """Roles the named posts of organisation ``code`` carry (unknown posts are skipped here and
+    refused, with their name, inside the action)."""
+    with runtime.reader() as session:
+        rows = session.execute(
+            select(Post.role)
+            .join(Organisation, Post.organisation_id == Organisation.id)
+            .where(Organisation.code == code, Post.name.in_(posts))
+        ).scalars()
+        return set(rows)
 
 
 def _user_org(runtime: Runtime, name: str) -> str:

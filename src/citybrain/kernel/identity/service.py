@@ -31,6 +31,7 @@ from citybrain.kernel.identity.models import (
 )
 
 _hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("citybrain-timing-equaliser")
 API_KEY_PREFIX = "cbk_"
 JWT_ALGORITHM = "HS256"
 
@@ -248,7 +249,9 @@ def caller_for(user: User, token_id: str | None = None, expires: datetime | None
 def authenticate_password(session: Session, name: str, password: str) -> User:
     """The user with this name and password, or Unauthenticated (same message either way)."""
     user = session.scalar(select(User).where(User.name == name))
-    if user is None or user.disabled or not check_password(user.password_hash, password):
+    # Always pay for one argon2 verification, so timing does not reveal which names exist.
+    matches = check_password(user.password_hash if user else _DUMMY_HASH, password)
+    if user is None or user.disabled or not matches:
         raise Unauthenticated("wrong user name or password")
     return user
 
