@@ -11,8 +11,8 @@ same columns, in the same database, in the same run (``ratio`` = ledger / plain)
   batch_256    append_many, 256 entries per committed transaction
 Proofs are generated from the stored perfect nodes and verified (RFC 9162 algorithms) at tree size
 ``--n``: ``cold`` clears the node cache before every proof (one ``key IN (...)`` query per proof),
-``warm`` repeats the same leaves with the cache filled. PostgreSQL URLs get a unique schema,
-dropped at the end.
+``first_pass`` runs fresh random proofs with the cache filling up, ``warm`` repeats them with the
+cache filled. PostgreSQL URLs get a unique schema, dropped at the end.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import sys
 import tempfile
 import threading
@@ -76,6 +77,7 @@ def database(url: str | None) -> Iterator[tuple[Engine, str]]:
             yield engine, "sqlite"
         finally:
             engine.dispose()
+            shutil.rmtree(tmp, ignore_errors=True)
         return
     schema = f"bench_ledger_{uuid.uuid4().hex[:10]}"
     admin = make_engine(url)
@@ -274,6 +276,7 @@ def bench_proofs(engine: Engine, n: int, count: int) -> dict[str, Any]:
     ledger.clear_cache()
     out["inclusion_first_pass_per_s"] = round(rate(count, lambda: inclusion(False)))
     out["inclusion_warm_per_s"] = round(rate(count, lambda: inclusion(False)))
+    out["consistency_first_pass_per_s"] = round(rate(count, lambda: consistency(False)))
     out["consistency_warm_per_s"] = round(rate(count, lambda: consistency(False)))
     out["cached_nodes"] = len(ledger._cache.data)
     with factory() as s:

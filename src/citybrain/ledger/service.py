@@ -486,6 +486,8 @@ class Ledger:
         Checks seq contiguity from 0, each entry's bytes against its leaf hash and level-0 node,
         every perfect node, the head (size, root, frontier) and every checkpoint (root at its
         size, origin, key, signature). ``first_bad_seq`` names the first bad entry: edited,
-        deleted, inserted, reordered, or the first missing one of a truncated tail.
+        deleted, inserted, reordered, or the first missing one of a truncated tail. On
+        PostgreSQL a session not yet in a transaction starts one at REPEATABLE READ, so that the
+        whole check reads one snapshot while others append.
         """
         return verify_log(self, session, chunk=chunk)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -107,7 +107,8 @@ def verify_log(ledger: Ledger, session: Session, *, chunk: int = 4096) -> Verify
         checker.checkpoints_at(0, EMPTY_ROOT)
         frontier: list[bytes] = []
         stmt = select(ENTRIES).order_by(ENTRIES.c.seq).execution_options(yield_per=chunk)
-        for part in session.execute(stmt).partitions():
+        result = session.execute(stmt)
+        for part in _closing_partitions(result):
             stored = _fetch_nodes(session, _completed_keys(n, n + len(part)))
             for row in part:
                 if row.seq != n:
@@ -169,6 +170,14 @@ def verify_log(ledger: Ledger, session: Session, *, chunk: int = 4096) -> Verify
     except _Bad as bad:
         return VerifyReport(False, head_size, bad.seq, bad.reason, checker.checked)
     return VerifyReport(True, head_size, None, "", checker.checked)
+
+
+def _closing_partitions(result: Any) -> Iterator[Sequence[Any]]:
+    """The result's partitions; the (server-side) cursor is closed even when we stop early."""
+    try:
+        yield from result.partitions()
+    finally:
+        result.close()
 
 
 def _stray_node(session: Session, size: int) -> str:
