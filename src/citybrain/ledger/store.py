@@ -24,9 +24,6 @@ ENTRY_COLUMNS = (
     "seq", "ts", "actor", "organisation", "action", "resource", "purpose", "decision",
     "policy_ids", "request_id", "leaf_hash",
 )  # fmt: skip
-# PostgreSQL: batches up to this many entries are written in one statement (saves round trips);
-# larger ones go through psycopg's pipelined executemany, faster than one huge statement.
-ONE_STATEMENT_MAX = 64
 HEAD_COLUMNS = ("size", "root_hash", "frontier", "last_checkpoint_size", "last_checkpoint_ts")
 
 
@@ -68,11 +65,15 @@ class Statements:
         # PostgreSQL: all writes of an append in one statement (one round trip), as a
         # data-modifying CTE; other databases run three statements (in-process for SQLite).
         self._one_statement = dialect.name == "postgresql"
-        self._entry_values = f"({', '.join([ph] * len(ENTRY_COLUMNS))})"
-        self._node_values = f"({ph}, {ph})"
+        # Column arrays through unnest(): the statement text is the same for every batch size,
+        # so psycopg parses it once and the server prepares it (a VALUES list per batch size
+        # would be re-parsed on every call).
+        casts = ("bigint", "timestamptz", *(["text"] * 8), "bytea")
+        arrays = ", ".join(f"{ph}::{c}[]" for c in casts)
         self._cte_head = (
-            f"WITH e AS (INSERT INTO {entries} ({ecols}) VALUES {{entries}}), "
-            f"n AS (INSERT INTO {nodes} ({self._key}, {self._hash}) VALUES {{nodes}}) "
+            f"WITH e AS (INSERT INTO {entries} ({ecols}) SELECT * FROM unnest({arrays})), "
+            f"n AS (INSERT INTO {nodes} ({self._key}, {self._hash}) "
+            f"SELECT * FROM unnest({ph}::bigint[], {ph}::bytea[])) "
             f"UPDATE {head} SET {sets} WHERE id = 1"
         )
         self._in_sql: dict[int, str] = {}
@@ -125,15 +126,10 @@ class Statements:
     ) -> None:
         """Insert entry and node rows; update the head."""
         head_params = (*head[:4], self.bind_ts(head.last_checkpoint_ts))
-        if self._one_statement and len(entries) <= ONE_STATEMENT_MAX:
-            sql = self._cte_head.format(
-                entries=", ".join([self._entry_values] * len(entries)),
-                nodes=", ".join([self._node_values] * len(nodes)),
-            )
-            params = [v for row in entries for v in row]
-            params.extend(v for row in nodes for v in row)
-            params.extend(head_params)
-            conn.exec_driver_sql(sql, tuple(params))
+        if self._one_statement:
+            columns = [list(col) for col in zip(*entries, strict=True)]
+            node_columns = [list(col) for col in zip(*nodes, strict=True)] or [[], []]
+            conn.exec_driver_sql(self._cte_head, (*columns, *node_columns, *head_params))
             return
         conn.exec_driver_sql(self.insert_entries, entries)
         conn.exec_driver_sql(self.insert_nodes, nodes)
