@@ -159,7 +159,7 @@ class Gate:
             organisation=organisation,
             action=ACTIONS[action],
             resource=resource.label,
-            purpose=purpose or action,
+            purpose=f"{action}: {purpose}" if purpose else action,  # fine action kept
             decision=decision,
             policy_ids=policy_ids,
             request_id=request_id,

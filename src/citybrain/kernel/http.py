@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
@@ -13,6 +13,7 @@ from fastapi import Depends, Query, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from citybrain.kernel.errors import Forbidden, InvalidInput, Unauthenticated
@@ -115,6 +116,24 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+
+
+def keyset_page(
+    session: Session,
+    stmt: Select[Any],
+    id_column: Any,
+    cursor: str | None,
+    limit: int,
+    to_out: Callable[[Any], T],
+) -> Page[T]:
+    """One page of ``stmt`` ordered by an integer ``id_column``, after the cursor's id."""
+    after = decode_cursor(cursor) or 0
+    if not isinstance(after, int):
+        raise InvalidInput("not a valid cursor", field="cursor")
+    rows = session.scalars(stmt.where(id_column > after).order_by(id_column).limit(limit + 1)).all()
+    items = [to_out(r) for r in rows[:limit]]
+    nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return Page[T](items=items, next_cursor=nxt)
 
 
 def encode_cursor(value: Any) -> str:

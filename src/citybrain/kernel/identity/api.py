@@ -15,9 +15,8 @@ from citybrain.kernel.http import (
     GovernedDep,
     LimitQuery,
     Page,
-    decode_cursor,
-    encode_cursor,
     get_runtime,
+    keyset_page,
     request_id,
 )
 from citybrain.kernel.identity import service
@@ -146,19 +145,11 @@ def list_organisations(
 ) -> Page[OrgOut]:
     """Organisations directly under ``under`` (default: the caller's own organisation)."""
     code = under or g.caller.organisation
-    after = decode_cursor(cursor) or 0
     res = Resource("Organisation", code, _parent_code(g.runtime, code))
     with g.act("org.read", res, purpose="list organisations") as session:
         parent = service.get_organisation(session, code, "under")
-        rows = session.scalars(
-            select(Organisation)
-            .where(Organisation.parent_id == parent.id, Organisation.id > int(after))
-            .order_by(Organisation.id)
-            .limit(limit + 1)
-        ).all()
-        items = [org_out(o) for o in rows[:limit]]
-        nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return Page[OrgOut](items=items, next_cursor=nxt)
+        stmt = select(Organisation).where(Organisation.parent_id == parent.id)
+        return keyset_page(session, stmt, Organisation.id, cursor, limit, org_out)
 
 
 @router.post("/orgs", response_model=OrgOut, status_code=201)
@@ -230,19 +221,11 @@ def list_users(
 ) -> Page[UserOut]:
     """Users of one organisation."""
     code = org or g.caller.organisation
-    after = decode_cursor(cursor) or 0
     res = Resource("Organisation", code, _parent_code(g.runtime, code))
     with g.act("user.read", res, purpose="list users") as session:
         organisation = service.get_organisation(session, code, "org")
-        rows = session.scalars(
-            select(User)
-            .where(User.organisation_id == organisation.id, User.id > int(after))
-            .order_by(User.id)
-            .limit(limit + 1)
-        ).all()
-        items = [user_out(u) for u in rows[:limit]]
-        nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return Page[UserOut](items=items, next_cursor=nxt)
+        stmt = select(User).where(User.organisation_id == organisation.id)
+        return keyset_page(session, stmt, User.id, cursor, limit, user_out)
 
 
 @router.post("/users", response_model=UserCreated, status_code=201)
