@@ -123,3 +123,26 @@ def test_home_page_in_chromium(chromium_path: Path, runtime: Runtime, base_url: 
     ]
     assert outside == []
     assert any(urlsplit(u).path == "/static/cockpit.css" for u in requests)
+
+
+def test_api_docs_render_offline_in_chromium(chromium_path: Path, base_url: str) -> None:
+    """/docs renders Swagger UI from the package's own copy; nothing is fetched from outside."""
+    from playwright.sync_api import expect, sync_playwright
+
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.on("request", lambda req: requests.append(req.url))
+            page.goto(base_url + "/docs")
+            expect(page.locator(".opblock").first).to_be_visible(timeout=20000)
+            expect(page.get_by_text("/ledger/proofs/inclusion").first).to_be_visible()
+            expect(page.locator(".info .title")).to_contain_text("CityBrain")
+        finally:
+            browser.close()
+    outside = [
+        u for u in requests if urlsplit(u).scheme != "data" and urlsplit(u).hostname != "127.0.0.1"
+    ]
+    assert outside == []
+    assert any(u.endswith("/openapi.json") for u in requests)

@@ -47,32 +47,48 @@ class CityBrainError(Exception):
 
 
 class InvalidInput(CityBrainError):
+    """Bad input: 422, naming the field (exit code 2 on the CLI)."""
+
     status, problem, title, exit_code = 422, "invalid-input", "Invalid input", 2
 
 
 class NotFound(CityBrainError):
+    """The named resource does not exist: 404."""
+
     status, problem, title = 404, "not-found", "Not found"
 
 
 class Conflict(CityBrainError):
+    """The resource already exists or the change clashes with one: 409."""
+
     status, problem, title = 409, "conflict", "Conflict"
 
 
 class Unauthenticated(CityBrainError):
+    """Missing, invalid, expired or revoked credentials: 401."""
+
     status, problem, title = 401, "unauthenticated", "Authentication required"
 
 
 class Forbidden(CityBrainError):
+    """The policy engine said no: 403, naming the deciding policies."""
+
     status, problem, title = 403, "forbidden", "Forbidden"
 
 
 class ConfigError(CityBrainError):
+    """A setting is unknown or invalid: refuses to start (exit code 2)."""
+
     status, problem, title, exit_code = 500, "config", "Configuration error", 2
 
 
 class DatabaseUnavailable(CityBrainError):
+    """The database does not answer: 503, or one line and exit code 2."""
+
     status, problem, title, exit_code = 503, "database-unavailable", "Database unavailable", 2
 
 
 class LedgerTampered(CityBrainError):
+    """The ledger does not verify: exit code 1 naming the first bad entry."""
+
     status, problem, title, exit_code = 500, "ledger-tampered", "Ledger verification failed", 1
