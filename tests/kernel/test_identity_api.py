@@ -251,3 +251,11 @@ def test_one_time_password_token_only_changes_the_password(
     assert client.get("/me", headers=headers).status_code == 401  # the one-time token is spent
     fresh = client.post("/auth/login", json={"name": "admin", "password": "brand-new-password"})
     assert client.get("/orgs", headers=bearer(fresh.json()["access_token"])).status_code == 200
+
+
+def test_problem_title_follows_accept_language(client: TestClient) -> None:
+    en = client.get("/me")
+    zh = client.get("/me", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert en.json()["title"] == "Authentication required"
+    assert zh.json()["title"] == "需要身份认证"
+    assert en.json()["type"] == zh.json()["type"]

@@ -18,6 +18,7 @@ from citybrain import __version__
 from citybrain.cockpit import web as cockpit_web
 from citybrain.kernel.errors import PROBLEM_BASE, CityBrainError
 from citybrain.kernel.http import GOVERNED_PROBLEMS, STRICT_QUERY
+from citybrain.kernel.i18n import negotiate, t
 from citybrain.kernel.identity.api import router as identity_router
 from citybrain.kernel.ledger_api import router as ledger_router
 from citybrain.kernel.policy.api import router as policy_router
@@ -29,8 +30,12 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 
 def problem_response(body: dict[str, Any], request: Request) -> JSONResponse:
-    """An RFC 9457 response carrying the request id."""
+    """An RFC 9457 response carrying the request id; ``title`` follows Accept-Language."""
     body.setdefault("instance", str(request.url.path))
+    kind = str(body.get("type", "")).removeprefix(PROBLEM_BASE)
+    if kind and kind != "about:blank":
+        locale = negotiate(None, None, request.headers.get("accept-language"), default="en")
+        body["title"] = t(f"error.{kind}", locale)
     body["request_id"] = getattr(request.state, "request_id", "")
     return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON)
 
