@@ -17,7 +17,7 @@ started: list[Any] = []
 @router.get("/free-spaces")
 def free_spaces(g: GovernedDep) -> dict[str, int]:
     """Free parking spaces (a governed read)."""
-    with g.act("parking.read", Resource("Dataset", "parking.lots", g.caller.organisation)):
+    with g.read("parking.read", Resource("Dataset", "parking.lots", g.caller.organisation)):
         return {"free": 42}
 
 

@@ -24,7 +24,7 @@ from citybrain.kernel.identity.models import Organisation
 from citybrain.kernel.identity.service import Caller
 from citybrain.kernel.policy.engine import Decision, PolicyEngine, Principal, ResourceRef
 from citybrain.ledger.entry import EntryData
-from citybrain.ledger.service import Ledger
+from citybrain.ledger.service import GroupCommitter, Ledger
 
 SYSTEM_POLICY = "local-operator"
 
@@ -111,7 +111,12 @@ class OrgAncestry:
 
 
 class Gate:
-    """Policy decision plus ledger append, in one unit of work."""
+    """Policy decision plus ledger append, in one unit of work.
+
+    ``act`` is for changes: the entry commits in the action's own transaction. ``read`` is for
+    reads: the data is read, then its entry is made durable (through the group committer when
+    there is one, so concurrent reads share commits) before the caller may return the data.
+    """
 
     def __init__(
         self,
@@ -119,11 +124,16 @@ class Gate:
         ledger: Ledger,
         policies: PolicyEngine,
         bus: EventBus | None = None,
+        *,
+        reader: sessionmaker[Session] | None = None,
+        committer: GroupCommitter | None = None,
     ) -> None:
         self.factory = factory
+        self.reader = reader or factory
         self.ledger = ledger
         self.policies = policies
         self.bus = bus
+        self.committer = committer
         self.ancestry = OrgAncestry()
 
     def decide(
@@ -187,25 +197,7 @@ class Gate:
             decision = self.decide(session, caller, action, resource, context)
             if not decision.allowed:
                 session.rollback()
-                denied = self._entry(
-                    caller.name,
-                    caller.organisation,
-                    action,
-                    resource,
-                    purpose,
-                    "deny",
-                    decision.policy_ids,
-                    request_id,
-                )
-                with self.factory.begin() as deny_session:
-                    self.ledger.append(deny_session, denied)
-                self._publish(denied)
-                raise Forbidden(
-                    f"{caller.name} may not {action} {resource.label}; decided by "
-                    + ", ".join(decision.policy_ids),
-                    policies=list(decision.policy_ids),
-                    action=action,
-                )
+                raise self._deny(caller, action, resource, purpose, decision, request_id)
             entry = self._entry(
                 caller.name,
                 caller.organisation,
@@ -226,6 +218,76 @@ class Gate:
             raise
         finally:
             session.close()
+
+    def _deny(
+        self,
+        caller: Caller,
+        action: str,
+        resource: Resource,
+        purpose: str,
+        decision: Decision,
+        request_id: str,
+    ) -> Forbidden:
+        """Ledger a policy denial in its own transaction; return the error to raise."""
+        denied = self._entry(
+            caller.name,
+            caller.organisation,
+            action,
+            resource,
+            purpose,
+            "deny",
+            decision.policy_ids,
+            request_id,
+        )
+        with self.factory.begin() as deny_session:
+            self.ledger.append(deny_session, denied)
+        self._publish(denied)
+        return Forbidden(
+            f"{caller.name} may not {action} {resource.label}; decided by "
+            + ", ".join(decision.policy_ids),
+            policies=list(decision.policy_ids),
+            action=action,
+        )
+
+    @contextmanager
+    def read(
+        self,
+        caller: Caller,
+        action: str,
+        resource: Resource,
+        *,
+        request_id: str,
+        purpose: str = "",
+        context: dict[str, Any] | None = None,
+    ) -> Iterator[Session]:
+        """Decide, yield a read-only session for the read, then make its entry durable.
+
+        Nothing of the read may leave the ``with`` block's caller before this returns: the
+        disclosure happens only once its record is committed. A read that raises is not
+        recorded (it disclosed nothing); a denial is recorded and raises Forbidden.
+        """
+        with self.reader() as session:
+            decision = self.decide(session, caller, action, resource, context)
+            if not decision.allowed:
+                session.rollback()
+                raise self._deny(caller, action, resource, purpose, decision, request_id)
+            yield session
+        entry = self._entry(
+            caller.name,
+            caller.organisation,
+            action,
+            resource,
+            purpose,
+            "allow",
+            decision.policy_ids,
+            request_id,
+        )
+        if self.committer is not None:
+            self.committer.submit(entry)
+        else:
+            with self.factory.begin() as record_session:
+                self.ledger.append(record_session, entry)
+        self._publish(entry)
 
     def record_denial(
         self,

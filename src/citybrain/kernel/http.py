@@ -84,6 +84,26 @@ class Governed:
         ) as session:
             yield session
 
+    @contextmanager
+    def read(
+        self,
+        action: str,
+        resource: Resource,
+        *,
+        purpose: str = "",
+        context: dict[str, Any] | None = None,
+    ) -> Iterator[Session]:
+        """Decide, read in a read-only session, and make the record durable before returning."""
+        with self.runtime.gate.read(
+            self.caller,
+            action,
+            resource,
+            request_id=self.request_id,
+            purpose=purpose,
+            context=context,
+        ) as session:
+            yield session
+
 
 def governed(
     request: Request,

@@ -105,7 +105,7 @@ def _ledger_resource(g: GovernedDep, what: str) -> Resource:
 def head(g: GovernedDep) -> HeadOut:
     """The ledger's size, root, signing key and newest checkpoint."""
     ledger = g.runtime.ledger
-    with g.act("ledger.read", _ledger_resource(g, "head")) as session:
+    with g.read("ledger.read", _ledger_resource(g, "head")) as session:
         h = ledger.head(session)
         cp = ledger.latest_checkpoint(session)
         return HeadOut(
@@ -122,7 +122,7 @@ def entries(g: GovernedDep, limit: LimitQuery = 100, cursor: CursorQuery = None)
     """Entries in sequence order (cursor pagination)."""
     after = decode_cursor(cursor)
     after_seq = int(after) if after is not None else -1
-    with g.act("ledger.read", _ledger_resource(g, "entries"), purpose="list entries") as session:
+    with g.read("ledger.read", _ledger_resource(g, "entries"), purpose="list entries") as session:
         rows = g.runtime.ledger.entries(session, after_seq, limit + 1)
         items = [entry_out(r) for r in rows[:limit]]
     nxt = encode_cursor(items[-1].seq) if len(rows) > limit else None
@@ -132,7 +132,7 @@ def entries(g: GovernedDep, limit: LimitQuery = 100, cursor: CursorQuery = None)
 @router.get("/entries/{seq}", response_model=EntryOut)
 def entry(seq: Annotated[int, Path(ge=0, le=MAX_INDEX)], g: GovernedDep) -> EntryOut:
     """One entry by sequence number."""
-    with g.act("ledger.read", _ledger_resource(g, f"entry/{seq}")) as session:
+    with g.read("ledger.read", _ledger_resource(g, f"entry/{seq}")) as session:
         row = g.runtime.ledger.entry(session, seq)
         if row is None:
             raise NotFound(f"no ledger entry {seq}", field="seq")
@@ -146,7 +146,7 @@ def inclusion_proof(
     tree_size: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None,
 ) -> dict[str, Any]:
     """Proof that entry ``seq`` is in the tree of ``tree_size`` (default: now), RFC 9162."""
-    with g.act("ledger.read", _ledger_resource(g, f"proof/inclusion/{seq}")) as session:
+    with g.read("ledger.read", _ledger_resource(g, f"proof/inclusion/{seq}")) as session:
         try:
             return g.runtime.ledger.inclusion_proof(session, seq, tree_size).to_json()  # type: ignore[no-any-return]
         except LedgerError as exc:
@@ -160,7 +160,7 @@ def consistency_proof(
     second: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None,
 ) -> dict[str, Any]:
     """Proof that the tree of size ``first`` is a prefix of the tree of ``second``, RFC 9162."""
-    with g.act("ledger.read", _ledger_resource(g, f"proof/consistency/{first}")) as session:
+    with g.read("ledger.read", _ledger_resource(g, f"proof/consistency/{first}")) as session:
         size = second or g.runtime.ledger.size(session)
         try:
             return g.runtime.ledger.consistency_proof(session, first, size).to_json()  # type: ignore[no-any-return]
@@ -171,7 +171,7 @@ def consistency_proof(
 @router.get("/checkpoints", response_model=list[CheckpointOut])
 def checkpoints(g: GovernedDep) -> list[CheckpointOut]:
     """Every signed checkpoint, oldest first."""
-    with g.act("ledger.read", _ledger_resource(g, "checkpoints")) as session:
+    with g.read("ledger.read", _ledger_resource(g, "checkpoints")) as session:
         return [checkpoint_out(cp) for cp in g.runtime.ledger.checkpoints(session)]
 
 
@@ -185,5 +185,5 @@ def sign_checkpoint(g: GovernedDep) -> CheckpointOut:
 @router.get("/export")
 def export(g: GovernedDep) -> dict[str, Any]:
     """Signed checkpoints with consistency proofs, for verification without database access."""
-    with g.act("ledger.read", _ledger_resource(g, "export"), purpose="export checkpoints") as s:
+    with g.read("ledger.read", _ledger_resource(g, "export"), purpose="export checkpoints") as s:
         return g.runtime.ledger.export_checkpoints(s)  # type: ignore[no-any-return]

@@ -23,7 +23,7 @@ from citybrain.kernel.identity.models import Organisation, User
 from citybrain.kernel.plugins import Plugin, PluginManager, discover
 from citybrain.kernel.policy import service as policies
 from citybrain.kernel.policy.engine import PolicyEngine
-from citybrain.ledger.service import Ledger
+from citybrain.ledger.service import GroupCommitter, Ledger
 from citybrain.ledger.signing import CheckpointSigner
 
 SYSTEM_ACTOR = "system:cli"
@@ -100,7 +100,9 @@ class Runtime:
         )
         policy_engine = PolicyEngine()
         the_bus = bus or InProcessBus()
-        gate = Gate(factory, ledger, policy_engine, the_bus)
+        reader = db.readonly_factory(engine)
+        committer = GroupCommitter(ledger, factory)
+        gate = Gate(factory, ledger, policy_engine, the_bus, reader=reader, committer=committer)
         secret = settings.jwt_secret or _read_or_create_secret(settings.data_dir / "jwt.secret")
         manager = PluginManager(discover() if plugins is None else plugins)
         for action, category in manager.gate_actions().items():
@@ -116,12 +118,14 @@ class Runtime:
             bus=the_bus,
             jwt_secret=secret,
             plugins=manager,
-            reader=db.readonly_factory(engine),
+            reader=reader,
             clock=clock,
         )
 
     def close(self) -> None:
-        """Release database connections."""
+        """Commit what the group committer holds, then release database connections."""
+        if self.gate.committer is not None:
+            self.gate.committer.close()
         self.engine.dispose()
 
     def migrate(self) -> None:

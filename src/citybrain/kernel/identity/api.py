@@ -132,7 +132,7 @@ def change_password(body: PasswordIn, g: GovernedDep) -> None:
 @router.get("/me", response_model=UserOut, tags=["auth"])
 def me(g: GovernedDep) -> UserOut:
     """The signed-in account."""
-    with g.act("self.read", Resource("User", g.caller.name, g.caller.organisation)) as session:
+    with g.read("self.read", Resource("User", g.caller.name, g.caller.organisation)) as session:
         return user_out(service.get_user(session, g.caller.name))
 
 
@@ -146,7 +146,7 @@ def list_organisations(
     """Organisations directly under ``under`` (default: the caller's own organisation)."""
     code = under or g.caller.organisation
     res = Resource("Organisation", code, _parent_code(g.runtime, code))
-    with g.act("org.read", res, purpose="list organisations") as session:
+    with g.read("org.read", res, purpose="list organisations") as session:
         parent = service.get_organisation(session, code, "under")
         stmt = select(Organisation).where(Organisation.parent_id == parent.id)
         return keyset_page(session, stmt, Organisation.id, cursor, limit, org_out)
@@ -180,7 +180,7 @@ def create_organisation(body: OrgIn, g: GovernedDep) -> OrgOut:
 def get_organisation(code: CodePath, g: GovernedDep) -> OrgOut:
     """One organisation."""
     res = Resource("Organisation", code, _parent_code(g.runtime, code))
-    with g.act("org.read", res) as session:
+    with g.read("org.read", res) as session:
         return org_out(service.get_organisation(session, code))
 
 
@@ -188,7 +188,7 @@ def get_organisation(code: CodePath, g: GovernedDep) -> OrgOut:
 def list_posts(code: CodePath, g: GovernedDep) -> list[PostOut]:
     """The posts of an organisation."""
     res = Resource("Organisation", code, _parent_code(g.runtime, code))
-    with g.act("org.read", res, purpose="list posts") as session:
+    with g.read("org.read", res, purpose="list posts") as session:
         org = service.get_organisation(session, code)
         posts = session.scalars(
             select(Post).where(Post.organisation_id == org.id).order_by(Post.id)
@@ -222,7 +222,7 @@ def list_users(
     """Users of one organisation."""
     code = org or g.caller.organisation
     res = Resource("Organisation", code, _parent_code(g.runtime, code))
-    with g.act("user.read", res, purpose="list users") as session:
+    with g.read("user.read", res, purpose="list users") as session:
         organisation = service.get_organisation(session, code, "org")
         stmt = select(User).where(User.organisation_id == organisation.id)
         return keyset_page(session, stmt, User.id, cursor, limit, user_out)
@@ -267,7 +267,7 @@ def _user_org(runtime: Runtime, name: str) -> str:
 @router.get("/users/{name}", response_model=UserOut)
 def get_user(name: str, g: GovernedDep) -> UserOut:
     """One user."""
-    with g.act("user.read", Resource("User", name, _user_org(g.runtime, name))) as session:
+    with g.read("user.read", Resource("User", name, _user_org(g.runtime, name))) as session:
         return user_out(service.get_user(session, name))
 
 

@@ -54,7 +54,7 @@ def policy_out(p: Policy) -> PolicyOut:
 @router.get("", response_model=list[PolicyOut])
 def list_policies(g: GovernedDep, include_inactive: bool = Query(False)) -> list[PolicyOut]:
     """Active policies (and, when asked, every past version)."""
-    with g.act("policy.read", Resource("Policy", "*", g.runtime.settings.city_code)) as session:
+    with g.read("policy.read", Resource("Policy", "*", g.runtime.settings.city_code)) as session:
         return [policy_out(p) for p in service.list_policies(session, include_inactive)]
 
 
