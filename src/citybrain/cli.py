@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Annotated
 
@@ -100,6 +101,11 @@ def _serve(rt: object, host: str, port: int) -> None:
                 return
 
     server.startup = startup  # type: ignore[method-assign]
+
+    def _terminated(signum: int, _frame: object) -> None:
+        raise SystemExit(0)  # uvicorn re-raises SIGTERM after its graceful stop; clean up too
+
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         server.run()
     finally:

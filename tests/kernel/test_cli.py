@@ -271,3 +271,34 @@ def test_busy_port_is_one_line_exit_2(prepared: Path) -> None:
     assert r.returncode == 2
     assert f"127.0.0.1:{port}" in r.stderr and "[port]" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_sigterm_stops_cleanly_and_folds_the_wal(prepared: Path) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "citybrain.cli",
+            "serve",
+            "--data-dir",
+            str(prepared),
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("CITYBRAIN_")},
+    )
+    url = None
+    deadline = time.time() + 60
+    while time.time() < deadline and url is None:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+        url = m.group(1) if m else None
+    assert url
+    assert httpx.get(url + "health").status_code == 200
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    wal = prepared / "citybrain.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0

@@ -108,3 +108,22 @@ def test_lost_signing_key_is_refused_not_replaced(tmp_path: Path) -> None:
         Runtime.open(load_settings(environ={}, data_dir=tmp_path))
     assert err.value.field == "ledger_key_file"
     assert not (tmp_path / "ledger-ed25519.key").exists()
+
+
+def test_a_different_signing_key_is_refused(tmp_path: Path) -> None:
+    import shutil as sh
+
+    import pytest
+
+    from citybrain.kernel.errors import ConfigError
+
+    for name in ("a", "b"):
+        rt = Runtime.open(load_settings(environ={}, data_dir=tmp_path / name))
+        rt.migrate()
+        rt.bootstrap()
+        _export(rt)
+        rt.close()
+    sh.copy(tmp_path / "b" / "ledger-ed25519.key", tmp_path / "a" / "ledger-ed25519.key")
+    with pytest.raises(ConfigError) as err:
+        Runtime.open(load_settings(environ={}, data_dir=tmp_path / "a"))
+    assert err.value.field == "ledger_key_file"

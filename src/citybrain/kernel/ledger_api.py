@@ -23,7 +23,7 @@ from citybrain.kernel.http import (
     decode_cursor,
     encode_cursor,
 )
-from citybrain.ledger.errors import LedgerError
+from citybrain.ledger.errors import LeafIndexOutOfRange, LedgerError
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
 
@@ -149,8 +149,10 @@ def inclusion_proof(
     with g.read("ledger.read", _ledger_resource(g, f"proof/inclusion/{seq}")) as session:
         try:
             return g.runtime.ledger.inclusion_proof(session, seq, tree_size).to_json()  # type: ignore[no-any-return]
+        except LeafIndexOutOfRange as exc:
+            raise InvalidInput(str(exc), field="seq") from exc
         except LedgerError as exc:
-            raise InvalidInput(str(exc), field="seq" if tree_size is None else "tree_size") from exc
+            raise InvalidInput(str(exc), field="tree_size") from exc
 
 
 @router.get("/proofs/consistency")
@@ -161,11 +163,13 @@ def consistency_proof(
 ) -> dict[str, Any]:
     """Proof that the tree of size ``first`` is a prefix of the tree of ``second``, RFC 9162."""
     with g.read("ledger.read", _ledger_resource(g, f"proof/consistency/{first}")) as session:
-        size = second or g.runtime.ledger.size(session)
-        try:
-            return g.runtime.ledger.consistency_proof(session, first, size).to_json()  # type: ignore[no-any-return]
-        except LedgerError as exc:
-            raise InvalidInput(str(exc), field="first") from exc
+        current = g.runtime.ledger.size(session)
+        size = second or current
+        if size > current:
+            raise InvalidInput(f"second {size} exceeds the ledger size {current}", field="second")
+        if first > size:
+            raise InvalidInput(f"first {first} exceeds second {size}", field="first")
+        return g.runtime.ledger.consistency_proof(session, first, size).to_json()  # type: ignore[no-any-return]
 
 
 @router.get("/checkpoints", response_model=list[CheckpointOut])

@@ -57,7 +57,9 @@ def verify(
         with rt.reader() as session:
             report = rt.ledger.verify(session)
             if report.ok and exported is not None:
-                report = verify_against(rt.ledger, session, exported)
+                outside = verify_against(rt.ledger, session, exported)
+                if not outside.ok:
+                    report = outside
     finally:
         rt.close()
     loc = rt.settings.default_locale
@@ -187,7 +189,10 @@ def verify_exported(
     """Check every signature and consistency proof of an export; exit 1 if any fails."""
     doc = _read_json(file, "file")
     if previous is not None:
-        report = compare_exports(_read_json(previous, "previous"), doc)
+        earlier = _read_json(previous, "previous")
+        if public_key is not None and earlier.get("public_key") != public_key:
+            raise LedgerTampered("the previous export is not signed by --public-key")
+        report = compare_exports(earlier, doc)
     else:
         report = verify_export(doc, public_key_b64=public_key)
     if not report.ok:

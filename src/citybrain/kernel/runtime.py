@@ -54,6 +54,22 @@ def _refuse_lost_key(engine: Engine, key_path: Path) -> None:
         )
 
 
+def _refuse_foreign_key(engine: Engine, signer: CheckpointSigner, key_path: Path) -> None:
+    """The key file must be the one that signed the newest checkpoint (no rotation yet)."""
+    if not inspect(engine).has_table("ledger_checkpoints"):
+        return
+    with engine.connect() as conn:
+        key_id = conn.execute(
+            text("SELECT key_id FROM ledger_checkpoints ORDER BY id DESC LIMIT 1")
+        ).scalar()
+    if key_id is not None and key_id != signer.key_id:
+        raise ConfigError(
+            f"{key_path} holds key {signer.key_id}, but the ledger's checkpoints are signed by "
+            f"{key_id}; restore the right key file (key rotation is not supported yet)",
+            field="ledger_key_file",
+        )
+
+
 @dataclass
 class Runtime:
     """Everything a request, a command or a test needs, built once from settings."""
@@ -91,6 +107,7 @@ class Runtime:
         factory = db.session_factory(engine)
         _refuse_lost_key(engine, settings.ledger_key_path)
         signer = CheckpointSigner.load_or_create(settings.ledger_key_path)
+        _refuse_foreign_key(engine, signer, settings.ledger_key_path)
         ledger = Ledger(
             signer,
             origin=settings.ledger_origin,
