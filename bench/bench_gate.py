@@ -6,6 +6,9 @@ Measures, in one process:
   decide_loaded    the policy engine with per-request entities built from facts (no database)
   gate_decide      Gate.decide: organisation ancestry (cached) + policy refresh check + Cedar
   gate_act_durable Gate.act: decision + ledger append + commit (one durable transaction each)
+  concurrent_reads 16 threads of governed reads (an organisation lookup): Gate.act (one commit
+                   per read) against Gate.read (read-only session, record made durable through
+                   the group committer before the data may leave)
 """
 
 from __future__ import annotations
@@ -48,6 +51,28 @@ def timed(fn, n: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
         "p99_us": round(lat[int(n * 0.99)] * 1e6, 1),
         "mean_us": round(statistics.fmean(lat) * 1e6, 1),
     }
+
+
+def concurrent_reads(rt: Runtime, caller: Caller, res: Resource, threads: int, n: int) -> dict:
+    """Governed reads/s from ``threads`` threads: per-read commit vs group-committed record."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import select
+
+    from citybrain.kernel.identity.models import Organisation
+
+    def work(mode: str, i: int) -> None:
+        with getattr(rt.gate, mode)(caller, "org.read", res, request_id=f"c{mode}{i}") as s:
+            s.execute(select(Organisation.name).where(Organisation.code == res.id)).scalar()
+
+    out: dict[str, object] = {"threads": threads, "n": n}
+    for mode in ("act", "read"):
+        with ThreadPoolExecutor(threads) as pool:
+            t0 = time.perf_counter()
+            list(pool.map(lambda i, m=mode: work(m, i), range(n)))
+            out[f"{mode}_per_s"] = round(n / (time.perf_counter() - t0))
+    out["ratio_read_vs_act"] = round(out["read_per_s"] / out["act_per_s"], 2)  # type: ignore[operator]
+    return out
 
 
 def main() -> None:
@@ -128,6 +153,7 @@ def run(args: argparse.Namespace, url: str | None) -> None:
             pass
 
     results["gate_act_durable"] = timed(gate_act, min(args.n, 2000))
+    results["concurrent_reads"] = concurrent_reads(rt, callers[0], resources[0], 16, 4000)
     allowed = sum(rt.policy_engine.decide_loaded(*prebuilt[i][:3]).allowed for i in range(64))
     out = {
         "benchmark": "gate",
