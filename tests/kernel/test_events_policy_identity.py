@@ -163,3 +163,19 @@ def test_decisions_name_their_policies(runtime: Runtime) -> None:
     assert allow.allowed and allow.policy_ids == ("admin-all@v1",)
     assert not deny.allowed and deny.policy_ids == ("default-deny",)
     assert not frozen.allowed and frozen.policy_ids == ("forbid-disabled@v1",)
+
+
+def test_upgrade_adds_new_default_policies_only(runtime: Runtime) -> None:
+    from sqlalchemy import delete, select
+
+    from citybrain.kernel.policy.models import Policy
+
+    with runtime.factory.begin() as s:
+        s.execute(delete(Policy).where(Policy.name == "only-admins-grant-admin"))
+        admin_all = s.scalar(select(Policy).where(Policy.name == "admin-all"))
+        admin_all.active = False  # the city switched this one off on purpose
+    assert runtime.bootstrap() is None
+    with runtime.reader() as s:
+        names = {p.name: p.active for p in s.scalars(select(Policy))}
+    assert names["only-admins-grant-admin"] is True
+    assert names["admin-all"] is False

@@ -156,7 +156,8 @@ class Runtime:
         )
 
     def bootstrap(self) -> str | None:
-        """First start: default policies, the city's root organisation and ``admin``.
+        """First start: default policies, the city's root organisation and ``admin``; on later
+        starts, only default policies added since (by name).
 
         Returns the administrator's one-time password when it was just created, else None.
         """
@@ -165,9 +166,12 @@ class Runtime:
         with self.factory() as session:
             has_root = self.root_organisation(session) is not None
             has_admin = session.scalar(select(User.id).where(User.name == "admin")) is not None
-            has_policies = policies.count_active(session) > 0
-        if not has_policies:
-            for name, description, text in policies.default_policies():
+            known = policies.known_names(session)
+        missing = [p for p in policies.default_policies() if p[0] not in known]
+        if missing:
+            # New default policies arrive with upgrades; a name that exists (even deactivated or
+            # edited by the city) is never touched.
+            for name, description, text in missing:
                 res = Resource("Policy", name)
                 with self.gate.system(
                     SYSTEM_ACTOR, s.city_code, "policy.create", res, request_id=request_id

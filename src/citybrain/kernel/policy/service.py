@@ -19,9 +19,9 @@ def default_policies() -> list[tuple[str, str, str]]:
     return split_policies(text)
 
 
-def count_active(session: Session) -> int:
-    """How many policies are active."""
-    return int(session.scalar(select(func.count(Policy.id)).where(Policy.active.is_(True))) or 0)
+def known_names(session: Session) -> set[str]:
+    """Names of every policy ever stored, active or not."""
+    return set(session.scalars(select(Policy.name).distinct()))
 
 
 def create_policy(
