@@ -259,3 +259,56 @@ def test_problem_title_follows_accept_language(client: TestClient) -> None:
     assert en.json()["title"] == "Authentication required"
     assert zh.json()["title"] == "需要身份认证"
     assert en.json()["type"] == zh.json()["type"]
+
+
+def test_failed_logins_are_throttled_and_ledgered(client: TestClient, runtime: Runtime) -> None:
+    runtime.login_throttle.limit = 3
+    for _ in range(3):
+        r = client.post("/auth/login", json={"name": "admin", "password": "guess"})
+        assert r.status_code == 401
+    r = client.post("/auth/login", json={"name": "admin", "password": "guess"})
+    assert r.status_code == 429
+    assert int(r.headers["Retry-After"]) > 0
+    assert r.json()["field"] == "name"
+    # even the right password waits: the throttle comes before the check
+    pw = runtime.admin_password  # type: ignore[attr-defined]
+    assert client.post("/auth/login", json={"name": "admin", "password": pw}).status_code == 429
+    with runtime.reader() as s:
+        rows = runtime.ledger.entries(s, -1, 10000)
+    failed = [e for e in rows if e.data.purpose.endswith("failed login")]
+    assert len(failed) == 3 and all(e.data.decision == "deny" for e in failed)
+
+
+def test_throttle_window_slides() -> None:
+    from citybrain.kernel.identity.throttle import LoginThrottle, TooManyAttempts
+
+    now = [0.0]
+    th = LoginThrottle(limit=2, window_s=10, clock=lambda: now[0])
+    th.failed("name:a")
+    th.failed("name:a")
+    try:
+        th.check("name:a")
+        raise AssertionError("should have refused")
+    except TooManyAttempts as exc:
+        assert exc.extra["retry_after"] == 11
+    now[0] = 10.5
+    th.check("name:a")  # the old failures left the window
+    th.check("name:b")
+    th.failed("name:a")
+    th.succeeded("name:a")
+    th.check("name:a")
+
+
+def test_address_limit_is_higher_than_name_limit() -> None:
+    from citybrain.kernel.identity.throttle import LoginThrottle, TooManyAttempts
+
+    th = LoginThrottle(limit=2, addr_limit=5, clock=lambda: 0.0)
+    for i in range(4):
+        th.failed(f"name:u{i}", "addr:proxy")
+    th.check("name:new", "addr:proxy")  # 4 failures from one address: others still get in
+    th.failed("name:u9", "addr:proxy")
+    try:
+        th.check("name:new", "addr:proxy")
+        raise AssertionError("the address should now be refused")
+    except TooManyAttempts as exc:
+        assert exc.field is None

@@ -67,10 +67,11 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.exception_handler(CityBrainError)
     async def _cb_error(request: Request, exc: CityBrainError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         resp = problem_response(exc.to_problem(str(request.url.path)), request)
-        if headers:
-            resp.headers.update(headers)
+        if exc.status == 401:
+            resp.headers["WWW-Authenticate"] = "Bearer"
+        if "retry_after" in exc.extra:
+            resp.headers["Retry-After"] = str(exc.extra["retry_after"])
         return resp
 
     @app.exception_handler(RequestValidationError)

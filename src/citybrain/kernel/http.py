@@ -196,6 +196,7 @@ _PROBLEM_TEXT = {
     404: "No such resource",
     409: "Conflicts with an existing resource",
     422: "Invalid input; the field is named",
+    429: "Too many failed logins; wait for Retry-After seconds",
     503: "The database did not answer",
 }
 

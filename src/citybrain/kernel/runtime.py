@@ -20,6 +20,7 @@ from citybrain.kernel.events import EventBus, InProcessBus
 from citybrain.kernel.gate import Gate, Resource, register_action
 from citybrain.kernel.identity import service as identity
 from citybrain.kernel.identity.models import Organisation, User
+from citybrain.kernel.identity.throttle import LoginThrottle
 from citybrain.kernel.plugins import Plugin, PluginManager, discover
 from citybrain.kernel.policy import service as policies
 from citybrain.kernel.policy.engine import PolicyEngine
@@ -86,6 +87,7 @@ class Runtime:
     plugins: PluginManager
     reader: sessionmaker[Session]
     clock: Clock = field(default=system_clock)
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     @classmethod
     def open(

@@ -17,6 +17,7 @@ from citybrain.kernel.http import (
     Page,
     get_runtime,
     keyset_page,
+    problem_responses,
     request_id,
 )
 from citybrain.kernel.identity import service
@@ -74,14 +75,19 @@ def _parent_code(runtime: Runtime, code: str) -> str | None:
         return org.parent.code if org.parent else None
 
 
-@router.post("/auth/login", response_model=TokenOut, tags=["auth"])
+@router.post(
+    "/auth/login", response_model=TokenOut, tags=["auth"], responses=problem_responses(429)
+)
 def login(body: LoginIn, request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]):
     """Exchange a user name and password for a bearer token (the login itself is ledgered)."""
     rid = request_id(request)
+    keys = (f"name:{body.name}", f"addr:{request.client.host if request.client else '?'}")
+    runtime.login_throttle.check(*keys)
     with runtime.reader() as session:
         try:
             user = service.authenticate_password(session, body.name, body.password)
         except Unauthenticated:
+            runtime.login_throttle.failed(*keys)
             failed = service.Caller(0, body.name[:100], "", (), ())
             runtime.gate.record_denial(
                 failed,
@@ -93,6 +99,7 @@ def login(body: LoginIn, request: Request, runtime: Annotated[Runtime, Depends(g
             )
             raise
         org, must_change = user.organisation.code, user.must_change_password
+    runtime.login_throttle.succeeded(keys[0])
     res = Resource("User", body.name, org)
     with runtime.gate.system(
         body.name, org, "token.create", res, request_id=rid, purpose="login", policy=LOGIN_POLICY
