@@ -17,6 +17,7 @@ from citybrain.kernel.errors import CityBrainError, ConfigError, DatabaseUnavail
 from citybrain.kernel.i18n import both, t
 from citybrain.kernel.identity.cli import org_app, token_app, user_app
 from citybrain.kernel.ledger_cli import app as ledger_app
+from citybrain.kernel.runtime import Runtime
 
 app = typer.Typer(
     name="citybrain",
@@ -69,25 +70,25 @@ def _check_port(host: str, port: int) -> None:
             ) from exc
 
 
-def _serve(rt: object, host: str, port: int) -> None:
+def _serve(rt: Runtime, host: str, port: int) -> None:
+    """Serve the app with the background checkpointer and verifier; clean up on any exit."""
     import uvicorn
-
-    _check_port(host, port)
 
     from citybrain.api.app import create_app
     from citybrain.kernel.status import LedgerVerifier, PeriodicCheckpointer
 
-    checkpointer = PeriodicCheckpointer(rt)  # type: ignore[arg-type]
+    _check_port(host, port)
+    checkpointer = PeriodicCheckpointer(rt)
     checkpointer.tick()
     checkpointer.start()
-    verifier = LedgerVerifier(rt)  # type: ignore[arg-type]
+    verifier = LedgerVerifier(rt)
     verifier.start()
-    application = create_app(rt)  # type: ignore[arg-type]
-    rt.plugins.startup(rt)  # type: ignore[attr-defined]
+    application = create_app(rt)
+    rt.plugins.startup(rt)
     application.state.verifier = verifier
     config = uvicorn.Config(application, host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)
-    loc = rt.settings.default_locale  # type: ignore[attr-defined]
+    loc = rt.settings.default_locale
 
     original_startup = server.startup
 
@@ -111,8 +112,8 @@ def _serve(rt: object, host: str, port: int) -> None:
     finally:
         verifier.stop()
         checkpointer.stop()
-        rt.plugins.shutdown(rt)  # type: ignore[attr-defined]
-        rt.close()  # type: ignore[attr-defined]  (SQLite folds its WAL back into the file)
+        rt.plugins.shutdown(rt)
+        rt.close()  # SQLite folds its WAL back into the file
 
 
 @app.command(help=both("cli.up"))
