@@ -48,8 +48,8 @@ def pg_ready() -> None:
 class PgSchema:
     """A throwaway schema; its URL puts it first on the search path."""
 
-    def __init__(self) -> None:
-        self.name = "cbt_" + uuid.uuid4().hex[:12]
+    def __init__(self, prefix: str = "cbt_") -> None:
+        self.name = prefix + uuid.uuid4().hex[:12]
         self.admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
         with self.admin.connect() as conn:
             conn.execute(text(f'CREATE SCHEMA "{self.name}"'))

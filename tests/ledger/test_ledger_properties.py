@@ -3,9 +3,7 @@ tampering of the stored rows, which ``Ledger.verify`` must catch and locate."""
 
 from __future__ import annotations
 
-import os
 import random
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,8 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, insert, select, text, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from citybrain.kernel.db import make_engine, session_factory
@@ -44,8 +41,8 @@ from citybrain.ledger.models import (
 )
 from citybrain.ledger.service import Ledger
 from citybrain.ledger.signing import CheckpointSigner
+from tests.conftest import PgSchema
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SIGNER = CheckpointSigner.generate()
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -61,27 +58,15 @@ def factory(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[sessio
         yield session_factory(engine)
         engine.dispose()
         return
-    admin = make_engine(PG_URL, connect_args={"connect_timeout": 3})
-    try:
-        with admin.begin() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        admin.dispose()
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 is not reachable")
-    schema = f"ledger_prop_{uuid.uuid4().hex[:12]}"
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    engine = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
+    request.getfixturevalue("pg_ready")  # skip, or fail in CI, when PostgreSQL is down
+    schema = PgSchema("ledger_prop_")
+    engine = make_engine(schema.url)
     try:
         LedgerBase.metadata.create_all(engine)
         yield session_factory(engine)
     finally:
         engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+        schema.drop()
 
 
 def reset(factory: sessionmaker[Session]) -> None:

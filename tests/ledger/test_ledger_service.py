@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, delete, text, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from citybrain.kernel.db import make_engine, session_factory
@@ -33,8 +30,8 @@ from citybrain.ledger.service import (
     verify_inclusion_json,
 )
 from citybrain.ledger.signing import CheckpointSigner
+from tests.conftest import PgSchema
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TABLES = "ledger_entries, ledger_nodes, ledger_head, ledger_checkpoints"
 T0 = datetime(2025, 3, 1, 8, 0, 0, tzinfo=UTC)
 SIGNER = CheckpointSigner.generate()
@@ -54,31 +51,18 @@ class Clock:
 
 
 @pytest.fixture(scope="session")
-def pg_schema() -> Iterator[str]:
+def pg_schema(pg_ready: None) -> Iterator[PgSchema]:
     """A fresh schema on the local PostgreSQL, dropped at the end (skip when unreachable)."""
-    admin = make_engine(PG_URL, connect_args={"connect_timeout": 3})
-    try:
-        with admin.begin() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        admin.dispose()
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 is not reachable")
-    schema = f"ledger_test_{uuid.uuid4().hex[:12]}"
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    schema = PgSchema("ledger_test_")
     try:
         yield schema
     finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+        schema.drop()
 
 
 @pytest.fixture(scope="session")
-def pg_engine(pg_schema: str) -> Iterator[Engine]:
-    engine = make_engine(PG_URL, connect_args={"options": f"-csearch_path={pg_schema}"})
+def pg_engine(pg_schema: PgSchema) -> Iterator[Engine]:
+    engine = make_engine(pg_schema.url)
     LedgerBase.metadata.create_all(engine)
     yield engine
     engine.dispose()

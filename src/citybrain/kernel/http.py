@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -64,7 +64,6 @@ class Governed:
     runtime: Runtime
     request_id: str
 
-    @contextmanager
     def act(
         self,
         action: str,
@@ -72,19 +71,17 @@ class Governed:
         *,
         purpose: str = "",
         context: dict[str, Any] | None = None,
-    ) -> Iterator[Session]:
-        """Decide and ledger ``action`` on ``resource``; yields the transaction's session."""
-        with self.runtime.gate.act(
+    ) -> AbstractContextManager[Session]:
+        """A change: decide, and commit the entry with the action (see ``Gate.act``)."""
+        return self.runtime.gate.act(
             self.caller,
             action,
             resource,
             request_id=self.request_id,
             purpose=purpose,
             context=context,
-        ) as session:
-            yield session
+        )
 
-    @contextmanager
     def read(
         self,
         action: str,
@@ -92,17 +89,16 @@ class Governed:
         *,
         purpose: str = "",
         context: dict[str, Any] | None = None,
-    ) -> Iterator[Session]:
-        """Decide, read in a read-only session, and make the record durable before returning."""
-        with self.runtime.gate.read(
+    ) -> AbstractContextManager[Session]:
+        """A read: decide, read, and make the entry durable before returning (``Gate.read``)."""
+        return self.runtime.gate.read(
             self.caller,
             action,
             resource,
             request_id=self.request_id,
             purpose=purpose,
             context=context,
-        ) as session:
-            yield session
+        )
 
 
 def governed(
