@@ -130,8 +130,8 @@ def alembic_config(url: str) -> Any:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply Alembic migrations up to ``revision`` on ``engine``."""
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Apply Alembic migrations up to ``revision`` (default: every branch head) on ``engine``."""
     from alembic import command
 
     check_connection(engine)
