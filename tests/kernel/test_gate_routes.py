@@ -6,8 +6,10 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from citybrain.api.app import create_app
+from citybrain.hub.ingest.service import InMemoryDirectory
 from citybrain.kernel.http import governed
 from citybrain.kernel.runtime import Runtime
+from citybrain.ledger.signing import CheckpointSigner
 from tests.helpers import credit_code, make_org, make_user
 
 # Routes that serve no governed data: liveness, the login exchange (ledgered by itself as
@@ -74,7 +76,14 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
     """Call each gated route as admin; each call that succeeds adds its own ledger entry."""
     dept = make_org(runtime, 100)
     make_user(runtime, "svc", dept, "service", service_account=True)
+    schema = {"fields": [{"name": "a", "type": "string"}]}
+    client.app.state.dataset_directory = InMemoryDirectory({"ds1": (schema, dept)})  # type: ignore[attr-defined]
     bodies = {
+        ("POST", "/hub/datasets/{dataset_id}/batches"): [{"a": "x"}],
+        ("POST", "/hub/provider-keys"): {
+            "organisation": dept,
+            "public_key": CheckpointSigner.generate().public_key_b64,
+        },
         ("POST", "/orgs"): {
             "code": credit_code(101),
             "name": "丙",
@@ -93,10 +102,10 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
         },
     }
     params = {"/ledger/proofs/inclusion": {"seq": 0}, "/ledger/proofs/consistency": {"first": 1}}
-    values = {"code": dept, "name": "svc", "seq": "0"}
+    values = {"code": dept, "name": "svc", "seq": "0", "dataset_id": "ds1", "batch_id": "1"}
     routes = [(m, p) for m, p, r in api_routes(runtime) if _uses_gate(r.dependant)]
-    # logout last: it revokes the token used for the others
-    routes.sort(key=lambda mp: mp[1] == "/auth/logout")
+    # a batch must exist before it is read; logout last: it revokes the token used for the others
+    routes.sort(key=lambda mp: (mp[1] == "/auth/logout", mp[1] == "/hub/batches/{batch_id}"))
     overrides = {"/policies/{name}/deactivate": {"name": "extra"}}
     for method, path in routes:
         url = _fill(path, overrides.get(path, values))

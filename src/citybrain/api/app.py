@@ -16,7 +16,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from citybrain import __version__
 from citybrain.cockpit import web as cockpit_web
+from citybrain.hub.ingest.api import router as ingest_router
+from citybrain.hub.ingest.service import GATE_ACTIONS as INGEST_ACTIONS
 from citybrain.kernel.errors import PROBLEM_BASE, CityBrainError
+from citybrain.kernel.gate import register_action
 from citybrain.kernel.http import GOVERNED_PROBLEMS, STRICT_QUERY
 from citybrain.kernel.i18n import negotiate, t
 from citybrain.kernel.identity.api import router as identity_router
@@ -158,6 +161,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(identity_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
     app.include_router(policy_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
     app.include_router(ledger_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
+    for action, category in INGEST_ACTIONS.items():
+        register_action(action, category)
+    app.state.ingest_max_bytes = runtime.settings.ingest_max_bytes
+    app.include_router(ingest_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
     for plugin_router in runtime.plugins.routers():
         app.include_router(plugin_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
     cockpit_web.install(app)

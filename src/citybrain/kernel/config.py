@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     checkpoint_interval_s: float = Field(60.0, gt=0, description="... or every T seconds")
     ledger_origin: str = "citybrain.local/ledger"
     ledger_key_file: Path | None = None
+    bus_url: str | None = Field(
+        None,
+        description="event bus: unset = in process; nats://host:4222[?stream=&prefix=] or "
+        "mqtt://host:1883",
+    )
+    ingest_max_bytes: int = Field(64 * 1024 * 1024, gt=0, description="largest batch upload")
 
     @classmethod
     def settings_customise_sources(  # type: ignore[no-untyped-def]

@@ -66,9 +66,10 @@ class EventBus(Protocol):
     def publish(self, event: Event) -> None:
         """Deliver ``event`` to every subscriber of its topic (and of its topic prefixes)."""
 
-    def subscribe(self, topic: str, handler: Handler) -> Subscription:
+    def subscribe(self, topic: str, handler: Handler, *, name: str | None = None) -> Subscription:
         """Call ``handler`` for each event whose topic equals or starts with ``topic + '.'``;
-        ``'*'`` subscribes to everything."""
+        ``'*'`` subscribes to everything. A ``name`` makes the subscription durable on buses
+        that persist (processes sharing a name share the work)."""
 
 
 class _InProcessSubscription:
@@ -98,8 +99,10 @@ class InProcessBus:
             except Exception:
                 log.exception("event handler failed for %s", event.topic)
 
-    def subscribe(self, topic: str, handler: Handler) -> _InProcessSubscription:
-        """Register ``handler`` for ``topic`` (exact, prefix or ``*``)."""
+    def subscribe(
+        self, topic: str, handler: Handler, *, name: str | None = None
+    ) -> _InProcessSubscription:
+        """Register ``handler`` for ``topic`` (exact, prefix or ``*``); ``name`` is ignored."""
         with self._lock:
             self._handlers[topic].append(handler)
         return _InProcessSubscription(self, topic, handler)

@@ -13,10 +13,11 @@ from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from citybrain.kernel import db
+from citybrain.kernel.bus import make_bus
 from citybrain.kernel.clock import Clock, system_clock
 from citybrain.kernel.config import Settings
 from citybrain.kernel.errors import ConfigError, Unauthenticated
-from citybrain.kernel.events import EventBus, InProcessBus
+from citybrain.kernel.events import EventBus
 from citybrain.kernel.gate import Gate, Resource, register_action
 from citybrain.kernel.identity import service as identity
 from citybrain.kernel.identity.models import Organisation, User
@@ -118,7 +119,7 @@ class Runtime:
             clock=clock,
         )
         policy_engine = PolicyEngine()
-        the_bus = bus or InProcessBus()
+        the_bus = bus or make_bus(settings.bus_url)
         reader = db.readonly_factory(engine)
         committer = GroupCommitter(ledger, factory)
         gate = Gate(factory, ledger, policy_engine, the_bus, reader=reader, committer=committer)
@@ -145,6 +146,9 @@ class Runtime:
         """Commit what the group committer holds, then release database connections."""
         if self.gate.committer is not None:
             self.gate.committer.close()
+        closer = getattr(self.bus, "close", None)
+        if callable(closer):
+            closer()
         self.engine.dispose()
 
     def migrate(self) -> None:

@@ -1,0 +1,211 @@
+"""MQTT stream collection end to end: publish → MqttCollector → SQLite, next to raw paho.
+
+Prints one JSON object. Usage:
+    python bench/bench_stream.py [--n 50000] [--host 127.0.0.1] [--port 1883]
+
+``collector``: a separate process publishes ``--n`` readings with QoS 1 on
+``<prefix>/<org>/<dataset>/reading``; an ``MqttCollector`` (persistent session, manual acks after
+commit) micro-batches them into a sink that upserts each batch into a SQLite table with one
+``executemany`` per committed transaction (WAL, synchronous=FULL). The clock runs from the first
+publish to the last row committed; ``lost`` = published − distinct rows stored.
+``raw``: the same publisher, and a bare paho subscriber (QoS 1, automatic acks, the same
+Receive Maximum, no parsing, no storage) counting arrivals.
+``ratio`` = collector / raw messages per second.
+Publisher, broker and consumer share this machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from citybrain.hub.stream import MemoryDeadLetterStore, MqttCollector, StreamMessage
+
+
+def publish(host: str, port: int, prefix: str, n: int, start: Any, out: Any) -> None:
+    """Publish ``n`` QoS 1 readings once ``start`` is set; report the publish duration."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex}", protocol=mqtt.MQTTv5
+    )
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect(host, port)
+    client.loop_start()
+    start.wait()
+    t0 = time.time()
+    infos = []
+    for i in range(n):
+        body = {"msg_id": f"r{i}", "station": f"s{i % 200}", "pm25": i % 300, "ts": t0}
+        infos.append(client.publish(f"{prefix}/org{i % 7}/air/reading", json.dumps(body), qos=1))
+    for info in infos:
+        info.wait_for_publish(120)
+    out.put({"t0": t0, "t1": time.time()})
+    client.disconnect()
+    client.loop_stop()
+
+
+def run_publisher(host: str, port: int, prefix: str, n: int) -> tuple[Any, Any, Any]:
+    ctx = mp.get_context("spawn")
+    start, out = ctx.Event(), ctx.Queue()
+    proc = ctx.Process(target=publish, args=(host, port, prefix, n, start, out))
+    proc.start()
+    return proc, start, out
+
+
+def raw(host: str, port: int, n: int) -> dict[str, Any]:
+    """Bare paho publish → subscribe (QoS 1, auto ack)."""
+    prefix = f"cbbench{uuid.uuid4().hex[:8]}"
+    count, last = 0, 0.0
+    done = threading.Event()
+
+    def on_message(c: Any, u: Any, msg: Any) -> None:
+        nonlocal count, last
+        count += 1
+        last = time.time()
+        if count >= n:
+            done.set()
+
+    sub = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"bench-raw-{uuid.uuid4().hex}", protocol=mqtt.MQTTv5
+    )
+    sub.on_message = on_message
+    props = Properties(PacketTypes.CONNECT)
+    props.ReceiveMaximum = 20000  # as the collector: Mosquitto's default window is 20
+    sub.connect(host, port, properties=props)
+    sub.subscribe(f"{prefix}/#", qos=1)
+    sub.loop_start()
+    time.sleep(0.5)
+    proc, start, out = run_publisher(host, port, prefix, n)
+    time.sleep(1.0)
+    start.set()
+    pub = out.get(timeout=300)
+    done.wait(60)
+    proc.join(30)
+    sub.disconnect()
+    sub.loop_stop()
+    elapsed = (last or time.time()) - pub["t0"]
+    return {
+        "received": count,
+        "lost": n - count,
+        "seconds": round(elapsed, 3),
+        "msg_per_s": round(count / elapsed, 1),
+        "publish_msg_per_s": round(n / (pub["t1"] - pub["t0"]), 1),
+    }
+
+
+def collector(host: str, port: int, n: int, db_path: Path) -> dict[str, Any]:
+    """Publish → MqttCollector → SQLite upsert per micro-batch."""
+    prefix = f"cbbench{uuid.uuid4().hex[:8]}"
+    conn = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(
+        "CREATE TABLE readings (msg_id TEXT PRIMARY KEY, org TEXT, dataset TEXT, kind TEXT,"
+        " payload TEXT, received_at TEXT)"
+    )
+    batches: list[int] = []
+    last = 0.0
+
+    def sink(batch: list[StreamMessage]) -> None:
+        nonlocal last
+        rows = [
+            (m.msg_id, m.org, m.dataset, m.kind, m.payload.decode(), m.received_at.isoformat())
+            for m in batch
+        ]
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            "INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (msg_id) DO UPDATE SET "
+            "payload = excluded.payload, received_at = excluded.received_at",
+            rows,
+        )
+        conn.execute("COMMIT")
+        batches.append(len(batch))
+        last = time.time()
+
+    dead = MemoryDeadLetterStore()
+    col = MqttCollector(
+        sink,
+        client_id=f"bench-col-{uuid.uuid4().hex}",
+        dead_letters=dead,
+        host=host,
+        port=port,
+        prefix=prefix,
+        max_batch=1000,
+        max_delay_ms=20,
+        capacity=20000,
+    ).start()
+    time.sleep(0.5)
+    proc, start, out = run_publisher(host, port, prefix, n)
+    time.sleep(1.0)
+    start.set()
+    pub = out.get(timeout=300)
+    deadline = time.time() + 60
+    while col.batcher.stats.committed + col.batcher.stats.duplicates < n:
+        if time.time() > deadline:
+            break
+        time.sleep(0.01)
+    col.wait_idle(10)
+    proc.join(30)
+    col.stop()
+    stored = conn.execute("SELECT count(*) FROM readings").fetchone()[0]
+    conn.close()
+    elapsed = last - pub["t0"]
+    return {
+        "stored": stored,
+        "lost": n - stored,
+        "duplicates_dropped": col.batcher.stats.duplicates,
+        "dead_letters": len(dead.records),
+        "seconds": round(elapsed, 3),
+        "msg_per_s": round(stored / elapsed, 1),
+        "publish_msg_per_s": round(n / (pub["t1"] - pub["t0"]), 1),
+        "batches": len(batches),
+        "mean_batch": round(sum(batches) / max(1, len(batches)), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=50_000)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=1883)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        col = collector(args.host, args.port, args.n, Path(tmp) / "bench.db")
+    base = raw(args.host, args.port, args.n)
+    print(
+        json.dumps(
+            {
+                "bench": "stream_mqtt",
+                "n": args.n,
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "collector_sqlite": col,
+                "raw_paho": base,
+                "ratio": round(col["msg_per_s"] / base["msg_per_s"], 3),
+                "goal_msg_per_s": 10_000,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
