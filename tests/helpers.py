@@ -69,3 +69,14 @@ def drop_ledger_triggers(rt: Runtime) -> None:
                     conn.execute(text(f"DROP TRIGGER IF EXISTS {t}_no_{ev}"))
             else:
                 conn.execute(text(f"DROP TRIGGER IF EXISTS {t}_append_only ON {t}"))
+
+
+def applied_revisions(rt: Runtime) -> set[str]:
+    """Every migration revision the database has been brought through (ancestors of its heads)."""
+    from alembic.script import ScriptDirectory
+
+    from citybrain.kernel.db import alembic_config, current_revision
+
+    script = ScriptDirectory.from_config(alembic_config(str(rt.engine.url)))
+    heads = (current_revision(rt.engine) or "").split(",")
+    return {r.revision for head in heads if head for r in script.iterate_revisions(head, "base")}

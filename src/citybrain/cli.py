@@ -11,6 +11,7 @@ from rich.console import Console
 from sqlalchemy.exc import OperationalError
 
 from citybrain import __version__
+from citybrain.hub.catalogue.cli import app as catalog_app
 from citybrain.kernel import db as kdb
 from citybrain.kernel.cli_common import ConfigOpt, DataDirOpt, DbOpt, open_runtime, settings_from
 from citybrain.kernel.errors import CityBrainError, ConfigError, DatabaseUnavailable
@@ -32,6 +33,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(token_app, name="token")
 app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
+app.add_typer(catalog_app, name="catalog")
 console = Console()
 err_console = Console(stderr=True)
 

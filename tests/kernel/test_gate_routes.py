@@ -6,6 +6,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from citybrain.api.app import create_app
+from citybrain.hub.catalogue.api import public_or_governed
 from citybrain.hub.ingest.service import InMemoryDirectory
 from citybrain.kernel.http import governed
 from citybrain.kernel.runtime import Runtime
@@ -30,7 +31,7 @@ PUBLIC = {
 
 def _uses_gate(dependant: object) -> bool:
     call = getattr(dependant, "call", None)
-    if call is governed:
+    if call is governed or call is public_or_governed:
         return True
     return any(_uses_gate(d) for d in getattr(dependant, "dependencies", []))
 
@@ -96,13 +97,57 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
             "name": "extra",
             "text": "permit(principal, action, resource) when { false };",
         },
+        ("POST", "/catalog/datasets"): {
+            "id": "cat-ds",
+            "title_zh": "交通信号灯配时",
+            "description_zh": "配时方案",
+            "provider_code": dept,
+            "theme": "transport",
+            "update_frequency": "PT5M",
+            "schema": {"fields": [{"name": "id"}]},
+            "grade": "general",
+            "sharing": "unconditional",
+        },
+        ("PUT", "/catalog/datasets/{id}"): {
+            "title_zh": "交通信号灯配时方案",
+            "description_zh": "配时方案",
+            "provider_code": dept,
+            "theme": "transport",
+            "update_frequency": "PT5M",
+            "schema": {"fields": [{"name": "id"}]},
+            "grade": "general",
+            "sharing": "unconditional",
+        },
+        ("POST", "/catalog/apis"): {
+            "id": "cat-api",
+            "title_zh": "接口",
+            "description_zh": "接口",
+            "owner_code": dept,
+            "endpoint": "https://example.gov.cn/api",
+            "schema": {"type": "object"},
+            "rate_limit_per_min": 60,
+        },
+        ("POST", "/api/3/action/package_show"): {"id": "cat-ds"},
+        ("POST", "/api/action/package_show"): {"id": "cat-ds"},
         ("POST", "/auth/password"): {
             "old_password": runtime.admin_password,  # type: ignore[attr-defined]
             "new_password": "another-password-1",
         },
     }
-    params = {"/ledger/proofs/inclusion": {"seq": 0}, "/ledger/proofs/consistency": {"first": 1}}
-    values = {"code": dept, "name": "svc", "seq": "0", "dataset_id": "ds1", "batch_id": "1"}
+    params = {
+        "/ledger/proofs/inclusion": {"seq": 0},
+        "/ledger/proofs/consistency": {"first": 1},
+        "/api/3/action/package_show": {"id": "cat-ds"},
+        "/api/action/package_show": {"id": "cat-ds"},
+    }
+    values = {
+        "code": dept,
+        "name": "svc",
+        "seq": "0",
+        "dataset_id": "ds1",
+        "batch_id": "1",
+        "id": "cat-ds",
+    }
     routes = [(m, p) for m, p, r in api_routes(runtime) if _uses_gate(r.dependant)]
     # a batch must exist before it is read; logout last: it revokes the token used for the others
     routes.sort(key=lambda mp: (mp[1] == "/auth/logout", mp[1] == "/hub/batches/{batch_id}"))

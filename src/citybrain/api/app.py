@@ -11,11 +11,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from citybrain import __version__
 from citybrain.cockpit import web as cockpit_web
+from citybrain.hub.catalogue.api import ROUTERS as CATALOGUE_ROUTERS
+from citybrain.hub.catalogue.api import register_gate_actions as catalogue_actions
 from citybrain.hub.ingest.api import router as ingest_router
 from citybrain.hub.ingest.service import GATE_ACTIONS as INGEST_ACTIONS
 from citybrain.kernel.errors import PROBLEM_BASE, CityBrainError
@@ -119,6 +121,22 @@ def create_app(runtime: Runtime) -> FastAPI:
             request,
         )
 
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+        return problem_response(
+            {
+                "type": PROBLEM_BASE + "invalid-input",
+                "title": "Invalid input",
+                "status": 422,
+                "detail": "a value does not fit the database (out of range or malformed)",
+            },
+            request,
+        )
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> JSONResponse:
+        return await _data_error(request, exc)  # type: ignore[arg-type]
+
     @app.exception_handler(OperationalError)
     async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
         return problem_response(
@@ -161,6 +179,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(identity_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
     app.include_router(policy_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
     app.include_router(ledger_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
+    catalogue_actions()
+    for catalogue_router in CATALOGUE_ROUTERS:
+        app.include_router(catalogue_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
     for action, category in INGEST_ACTIONS.items():
         register_action(action, category)
     app.state.ingest_max_bytes = runtime.settings.ingest_max_bytes

@@ -11,11 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from citybrain.api.app import create_app
-from citybrain.hub.ingest.api import router
 from citybrain.hub.ingest.models import DatasetRecord, IngestBatch, IngestQuarantine
 from citybrain.hub.ingest.service import GATE_ACTIONS, InMemoryDirectory
 from citybrain.kernel.gate import register_action
-from citybrain.kernel.http import GOVERNED_PROBLEMS, STRICT_QUERY
 from citybrain.kernel.policy.service import create_policy
 from citybrain.kernel.runtime import Runtime
 from tests.helpers import bearer, make_org, make_user
@@ -102,7 +100,6 @@ def hub(runtime: Runtime) -> Iterator[Hub]:
     app = create_app(runtime)
     app.state.dataset_directory = directory
     app.state.ingest_max_bytes = 200_000
-    app.include_router(router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
     token = make_user(runtime, "collector", dept, "clerk")
     admin_token, _ = runtime.issue_token_for("admin")
     with TestClient(app) as client:

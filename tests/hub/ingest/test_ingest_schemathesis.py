@@ -16,10 +16,8 @@ from schemathesis.checks import (
 from schemathesis.generation.meta import ParameterLocation
 
 from citybrain.api.app import create_app
-from citybrain.hub.ingest.api import router
 from citybrain.hub.ingest.service import GATE_ACTIONS, InMemoryDirectory
 from citybrain.kernel.gate import register_action
-from citybrain.kernel.http import GOVERNED_PROBLEMS, STRICT_QUERY
 from citybrain.kernel.runtime import Runtime
 from tests.hub.ingest.conftest import AIR_SCHEMA, DATASET
 
@@ -30,7 +28,6 @@ def ingest_schema(runtime: Runtime) -> Iterator[object]:
     for action, category in GATE_ACTIONS.items():
         register_action(action, category)
     app = create_app(runtime)
-    app.include_router(router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
     app.state.dataset_directory = InMemoryDirectory(
         {DATASET: (AIR_SCHEMA, runtime.settings.city_code)}
     )

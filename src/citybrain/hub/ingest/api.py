@@ -12,7 +12,7 @@ from datetime import datetime
 from email.message import Message
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -289,7 +289,9 @@ def list_batches(
 
 
 @router.get("/hub/batches/{batch_id}", response_model=BatchOut, responses=problem_responses(404))
-def get_batch(batch_id: int, g: GovernedDep) -> BatchOut:
+def get_batch(
+    batch_id: Annotated[int, Path(ge=1, le=2**62, description="batch id")], g: GovernedDep
+) -> BatchOut:
     """One batch with its provenance and (up to 1,000) quarantined rows."""
     with g.runtime.reader() as session:
         batch = service.get_batch(session, batch_id)
