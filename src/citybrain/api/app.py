@@ -18,6 +18,7 @@ from citybrain import __version__
 from citybrain.cockpit import web as cockpit_web
 from citybrain.hub.catalogue.api import ROUTERS as CATALOGUE_ROUTERS
 from citybrain.hub.catalogue.api import register_gate_actions as catalogue_actions
+from citybrain.hub.catalogue.service import CatalogueDirectory
 from citybrain.hub.ingest.api import router as ingest_router
 from citybrain.hub.ingest.service import GATE_ACTIONS as INGEST_ACTIONS
 from citybrain.kernel.errors import PROBLEM_BASE, CityBrainError
@@ -185,6 +186,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     for action, category in INGEST_ACTIONS.items():
         register_action(action, category)
     app.state.ingest_max_bytes = runtime.settings.ingest_max_bytes
+    app.state.dataset_directory = CatalogueDirectory()  # batches follow the catalogue's schemas
     app.include_router(ingest_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
     for plugin_router in runtime.plugins.routers():
         app.include_router(plugin_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)

@@ -138,6 +138,19 @@ def provider_of(session: Session, slug: str) -> str:
     return get_dataset(session, slug).provider.code
 
 
+class CatalogueDirectory:
+    """The catalogue as the collection side's dataset directory (``DatasetDirectory`` protocol):
+    a batch is validated against the dataset's registered Table Schema."""
+
+    def schema_of(self, session: Session, dataset_id: str) -> tuple[dict[str, Any], str]:
+        """(Table Schema, provider organisation code); NotFound naming ``dataset_id``."""
+        try:
+            ds = get_dataset(session, dataset_id)
+        except NotFound as exc:
+            raise NotFound(exc.detail, field="dataset_id") from exc
+        return dict(ds.table_schema), ds.provider.code
+
+
 def _snapshot(session: Session, ds: Dataset) -> None:
     session.flush()
     session.refresh(ds)
