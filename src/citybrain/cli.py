@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from citybrain import __version__
 from citybrain.hub.catalogue.cli import app as catalog_app
+from citybrain.hub.quality.cli import app as quality_app
 from citybrain.kernel import db as kdb
 from citybrain.kernel.cli_common import ConfigOpt, DataDirOpt, DbOpt, open_runtime, settings_from
 from citybrain.kernel.errors import CityBrainError, ConfigError, DatabaseUnavailable
@@ -34,6 +35,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(quality_app, name="quality")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -73,21 +75,22 @@ def _check_port(host: str, port: int) -> None:
 
 
 def _serve(rt: Runtime, host: str, port: int) -> None:
-    """Serve the app with the background checkpointer and verifier; clean up on any exit."""
+    """Serve the app with its background services (see api.services); clean up on any exit."""
     import uvicorn
 
     from citybrain.api.app import create_app
-    from citybrain.kernel.status import LedgerVerifier, PeriodicCheckpointer
+    from citybrain.api.services import Background
 
     _check_port(host, port)
-    checkpointer = PeriodicCheckpointer(rt)
-    checkpointer.tick()
-    checkpointer.start()
-    verifier = LedgerVerifier(rt)
-    verifier.start()
     application = create_app(rt)
+    background = Background(rt, application, console=console)
+    try:
+        background.start()
+    except BaseException:
+        background.stop()
+        rt.close()
+        raise
     rt.plugins.startup(rt)
-    application.state.verifier = verifier
     config = uvicorn.Config(application, host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)
     loc = rt.settings.default_locale
@@ -112,8 +115,7 @@ def _serve(rt: Runtime, host: str, port: int) -> None:
     try:
         server.run()
     finally:
-        verifier.stop()
-        checkpointer.stop()
+        background.stop()
         rt.plugins.shutdown(rt)
         rt.close()  # SQLite folds its WAL back into the file
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi.routing import APIRoute
 
-from citybrain.hub.catalogue.api import ROUTERS, public_or_governed
-from citybrain.kernel.http import governed
+from citybrain.hub.catalogue.api import ROUTERS
+from citybrain.kernel.http import governed, public_or_governed
 from tests.hub.conftest import World, dataset_body
 from tests.hub.test_catalogue_api import API_BODY
 

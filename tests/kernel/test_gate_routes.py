@@ -6,9 +6,8 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from citybrain.api.app import create_app
-from citybrain.hub.catalogue.api import public_or_governed
 from citybrain.hub.ingest.service import InMemoryDirectory
-from citybrain.kernel.http import governed
+from citybrain.kernel.http import governed, public_or_governed
 from citybrain.kernel.runtime import Runtime
 from citybrain.ledger.signing import CheckpointSigner
 from tests.helpers import credit_code, make_org, make_user
@@ -26,7 +25,15 @@ PUBLIC = {
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
+    ("GET", "/map"),
+    ("HEAD", "/map"),
+    ("GET", "/quality"),
+    ("HEAD", "/quality"),
 }
+MIN_ROUTES = 60  # a walk that sees fewer routes than the app has would prove nothing
+NGSI = "/ngsi-ld/v1"
+THING = {"id": "urn:ngsi-ld:Thing:1", "type": "Thing", "temperature": 1}
+THING2 = {"id": "urn:ngsi-ld:Thing:2", "type": "Thing", "temperature": 1}
 
 
 def _uses_gate(dependant: object) -> bool:
@@ -44,6 +51,7 @@ def api_routes(runtime: Runtime) -> list[tuple[str, str, APIRoute]]:
         if isinstance(route, APIRoute):
             for method in sorted(route.methods):
                 out.append((method, route.path, route))
+    assert len(out) >= MIN_ROUTES, f"only {len(out)} routes visible: the walk cannot see them"
     return out
 
 
@@ -129,6 +137,23 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
         },
         ("POST", "/api/3/action/package_show"): {"id": "cat-ds"},
         ("POST", "/api/action/package_show"): {"id": "cat-ds"},
+        ("POST", NGSI + "/entities"): THING,
+        ("PUT", NGSI + "/entities/{entityId}"): {"type": "Thing", "temperature": 2},
+        ("POST", NGSI + "/entities/{entityId}/attrs"): {"humidity": 40},
+        ("PATCH", NGSI + "/entities/{entityId}/attrs"): {"temperature": 3},
+        ("PATCH", NGSI + "/entities/{entityId}/attrs/{attrId}"): {"value": 4},
+        ("POST", NGSI + "/entityOperations/create"): [THING2],
+        ("POST", NGSI + "/entityOperations/upsert"): [THING2],
+        ("POST", NGSI + "/entityOperations/update"): [THING2],
+        ("POST", NGSI + "/entityOperations/delete"): [THING2["id"]],
+        ("POST", NGSI + "/subscriptions"): {
+            "id": "urn:ngsi-ld:Subscription:1",
+            "type": "Subscription",
+            "entities": [{"type": "Thing"}],
+            "notification": {"endpoint": {"uri": "http://127.0.0.1:9/notify"}},
+        },
+        ("PATCH", NGSI + "/subscriptions/{subscriptionId}"): {"throttling": 5},
+        ("POST", "/hub/quality/rounds"): {"threshold": 100},
         ("POST", "/auth/password"): {
             "old_password": runtime.admin_password,  # type: ignore[attr-defined]
             "new_password": "another-password-1",
@@ -139,6 +164,7 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
         "/ledger/proofs/consistency": {"first": 1},
         "/api/3/action/package_show": {"id": "cat-ds"},
         "/api/action/package_show": {"id": "cat-ds"},
+        NGSI + "/entities": {"type": "Thing"},
     }
     values = {
         "code": dept,
@@ -147,11 +173,28 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
         "dataset_id": "ds1",
         "batch_id": "1",
         "id": "cat-ds",
+        "entityId": THING["id"],
+        "attrId": "temperature",
+        "typeName": "Thing",
+        "attrName": "temperature",
+        "subscriptionId": "urn:ngsi-ld:Subscription:1",
+        "slug": "cat-ds",
     }
     routes = [(m, p) for m, p, r in api_routes(runtime) if _uses_gate(r.dependant)]
     # a batch must exist before it is read; logout last: it revokes the token used for the others
-    routes.sort(key=lambda mp: (mp[1] == "/auth/logout", mp[1] == "/hub/batches/{batch_id}"))
-    overrides = {"/policies/{name}/deactivate": {"name": "extra"}}
+    # deletes after everything else, the entity itself after its attribute
+    routes.sort(
+        key=lambda mp: (
+            mp[1] == "/auth/logout",
+            mp[0] == "DELETE" and mp[1].endswith("{entityId}"),
+            mp[0] == "DELETE",
+            mp[1] == "/hub/batches/{batch_id}",
+        )
+    )
+    overrides = {
+        "/policies/{name}/deactivate": {"name": "extra"},
+        "/hub/quality/alerts/{id}/ack": {"id": "1"},
+    }
     for method, path in routes:
         url = _fill(path, overrides.get(path, values))
         with runtime.factory() as s:
@@ -162,7 +205,7 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
             url,
             headers=admin_headers | {"X-Request-ID": rid},
             json=bodies.get((method, path)),
-            params=params.get(path),
+            params=params.get(path) if method == "GET" else None,
         )
         assert r.status_code < 400, f"{method} {path}: {r.status_code} {r.text}"
         with runtime.factory() as s:

@@ -16,14 +16,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from citybrain import __version__
 from citybrain.cockpit import web as cockpit_web
+from citybrain.cockpit.catalogue import install_catalogue
+from citybrain.cockpit.map import install_map
+from citybrain.cockpit.quality import install_quality
 from citybrain.hub.catalogue.api import ROUTERS as CATALOGUE_ROUTERS
 from citybrain.hub.catalogue.api import register_gate_actions as catalogue_actions
 from citybrain.hub.catalogue.service import CatalogueDirectory
+from citybrain.hub.entities.routes import ROUTERS as ENTITY_ROUTERS
+from citybrain.hub.entities.routes import install as install_entities
 from citybrain.hub.ingest.api import router as ingest_router
 from citybrain.hub.ingest.service import GATE_ACTIONS as INGEST_ACTIONS
+from citybrain.hub.quality.api import ROUTERS as QUALITY_ROUTERS
+from citybrain.hub.quality.api import register_gate_actions as quality_actions
 from citybrain.kernel.errors import PROBLEM_BASE, CityBrainError
 from citybrain.kernel.gate import register_action
-from citybrain.kernel.http import GOVERNED_PROBLEMS, STRICT_QUERY
+from citybrain.kernel.http import GOVERNED_PROBLEMS, STRICT_QUERY, problem_responses
 from citybrain.kernel.i18n import negotiate, t
 from citybrain.kernel.identity.api import router as identity_router
 from citybrain.kernel.ledger_api import router as ledger_router
@@ -49,6 +56,9 @@ def problem_response(body: dict[str, Any], request: Request) -> JSONResponse:
 def _validation_field(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
     return ".".join(parts) or "body"
+
+
+NGSI_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -188,7 +198,16 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.ingest_max_bytes = runtime.settings.ingest_max_bytes
     app.state.dataset_directory = CatalogueDirectory()  # batches follow the catalogue's schemas
     app.include_router(ingest_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
+    quality_actions()
+    for quality_router in QUALITY_ROUTERS:
+        app.include_router(quality_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
+    install_entities(app, runtime)
+    for entity_router in ENTITY_ROUTERS:
+        app.include_router(entity_router, responses=NGSI_PROBLEMS, dependencies=STRICT_QUERY)
     for plugin_router in runtime.plugins.routers():
         app.include_router(plugin_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
     cockpit_web.install(app)
+    install_map(app)
+    install_quality(app)
+    install_catalogue(app)
     return app

@@ -15,7 +15,7 @@ from markupsafe import Markup
 from pydantic import BaseModel
 
 from citybrain import __version__
-from citybrain.kernel.i18n import LOCALES, negotiate, t
+from citybrain.kernel.i18n import DEFAULT_LOCALE, LOCALES, negotiate, t
 from citybrain.kernel.runtime import Runtime
 from citybrain.kernel.status import HubStatus, LedgerVerification, hub_status
 
@@ -33,7 +33,7 @@ PAGE_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 
-_env = Environment(
+env = Environment(
     loader=FileSystemLoader(HERE / "templates"),
     autoescape=True,
     undefined=StrictUndefined,
@@ -161,26 +161,28 @@ def request_locale(request: Request, default: str) -> str:
     )
 
 
-def render_home(request: Request) -> HTMLResponse:
-    """The home page in the request's locale; ``?lang=`` also remembers the choice."""
-    runtime, status = _read_status(request)
-    settings = runtime.settings
-    locale = request_locale(request, settings.default_locale)
-    city = settings.city_name if locale == "zh-CN" else settings.city_name_en
+def render_page(
+    request: Request,
+    template: str,
+    page_path: str,
+    build: Callable[[str], dict[str, object]],
+) -> HTMLResponse:
+    """A cockpit page in the request's locale (``?lang=`` also remembers the choice).
+
+    ``build(locale)`` gives the template's own values; every page also gets ``_``, ``locale``,
+    ``other_locale``, ``version`` and ``page_path`` (where the language switch points).
+    """
+    runtime = getattr(request.app.state, "runtime", None)
+    default = runtime.settings.default_locale if runtime is not None else DEFAULT_LOCALE
+    locale = request_locale(request, default)
     other = next(code for code in LOCALES if code != locale)
-    html = _env.get_template("home.html").render(
+    html = env.get_template(template).render(
         _=translator(locale),
         locale=locale,
         other_locale=other,
-        city=city,
         version=__version__,
-        now=_utc(runtime.clock()),
-        status=status,
-        state=_state(status.verification),
-        short_hash=_short_hash,
-        num="{:,}".format,
-        show_time=_show_time,
-        iso=lambda value: _utc(value).isoformat(),
+        page_path=page_path,
+        **build(locale),
     )
     response = HTMLResponse(html, headers={**PAGE_HEADERS, "Content-Language": locale})
     if request.query_params.get("lang") in LOCALES:
@@ -188,6 +190,26 @@ def render_home(request: Request) -> HTMLResponse:
             LANG_COOKIE, locale, max_age=LANG_COOKIE_MAX_AGE, samesite="lax", httponly=True
         )
     return response
+
+
+def render_home(request: Request) -> HTMLResponse:
+    """The home page in the request's locale."""
+    runtime, status = _read_status(request)
+    settings = runtime.settings
+
+    def build(locale: str) -> dict[str, object]:
+        return {
+            "city": settings.city_name if locale == "zh-CN" else settings.city_name_en,
+            "now": _utc(runtime.clock()),
+            "status": status,
+            "state": _state(status.verification),
+            "short_hash": _short_hash,
+            "num": "{:,}".format,
+            "show_time": _show_time,
+            "iso": lambda value: _utc(value).isoformat(),
+        }
+
+    return render_page(request, "home.html", "/", build)
 
 
 def install(app: FastAPI) -> None:

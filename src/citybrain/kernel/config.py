@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from citybrain.kernel.errors import ConfigError
@@ -41,6 +41,36 @@ class Settings(BaseSettings):
         "mqtt://host:1883",
     )
     ingest_max_bytes: int = Field(64 * 1024 * 1024, gt=0, description="largest batch upload")
+    ngsi_max_bytes: int = Field(4 * 1024 * 1024, gt=0, description="largest NGSI-LD request body")
+    ngsi_context_hosts: list[str] = Field(
+        default_factory=list,
+        description="hosts a user @context may be fetched from (empty: none; '*': any public host)",
+    )
+    ngsi_context_max_bytes: int = Field(256 * 1024, gt=0, description="largest user @context")
+    ngsi_context_timeout_s: float = Field(3.0, gt=0, description="user @context fetch timeout")
+    ngsi_context_cache_s: float = Field(3600.0, ge=0, description="user @context cache lifetime")
+    ngsi_notify_hosts: list[str] = Field(
+        default_factory=list,
+        description="hosts subscriptions may notify (empty: any host except link-local)",
+    )
+    ngsi_max_limit: int = Field(1000, gt=0, description="largest page of NGSI-LD query results")
+    collect_mqtt_url: str | None = Field(
+        None, description="collect entity streams from this MQTT broker (mqtt://host:1883)"
+    )
+    collect_nats_url: str | None = Field(
+        None, description="collect entity streams from NATS JetStream (nats://host:4222)"
+    )
+    quality_interval_s: float = Field(60.0, gt=0, description="provider quality round interval")
+    demo: bool = Field(True, description="seed and run the demo city in `citybrain up`")
+    demo_seed: int = Field(20211, description="seed of the demo city's simulated sensors")
+
+    @field_validator("ngsi_context_hosts", "ngsi_notify_hosts", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        """``a.example,b.example`` from the environment or a flag becomes a list."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @classmethod
     def settings_customise_sources(  # type: ignore[no-untyped-def]

@@ -126,6 +126,39 @@ def governed(
 
 GovernedDep = Annotated[Governed, Depends(governed)]
 
+PUBLIC_ROLE = "public"
+# The caller without a token: role ``public``, which no post can hold, so only policies that
+# name it (open data, the map, the report desk) ever permit it anything.
+ANONYMOUS = Caller(0, "public:anonymous", "", (PUBLIC_ROLE,), ())
+
+
+def public_or_governed(
+    request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]
+) -> Governed:
+    """The gate dependency for routes open to anonymous readers of open data.
+
+    No ``Authorization`` header: the anonymous principal. Otherwise the token is checked like
+    everywhere else (``Bearer X``, or a bare ``X`` as CKAN clients send their API key).
+    """
+    header = request.headers.get("authorization", "").strip()
+    if not header:
+        return Governed(ANONYMOUS, runtime, request_id(request))
+    scheme, _, token = header.partition(" ")
+    if not token:
+        scheme, token = "Bearer", scheme
+    if scheme.lower() != "bearer":
+        raise Unauthenticated("use a bearer token or a bare API key")
+    creds = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token.strip())
+    return governed(request, current_caller(request, creds, runtime), runtime)
+
+
+PublicDep = Annotated[Governed, Depends(public_or_governed)]
+
+
+def is_anonymous(g: Governed) -> bool:
+    """True for the anonymous principal."""
+    return g.caller.name == ANONYMOUS.name and g.caller.user_id == 0
+
 
 class Page(BaseModel, Generic[T]):
     """A page of a list; pass ``next_cursor`` back as ``cursor`` for the next page."""
@@ -191,6 +224,8 @@ _PROBLEM_TEXT = {
     403: "The policy engine denied the action; the deciding policies are named",
     404: "No such resource",
     409: "Conflicts with an existing resource",
+    413: "The request body is larger than the configured limit",
+    415: "The request body's media type is not accepted",
     422: "Invalid input; the field is named",
     429: "Too many failed logins; wait for Retry-After seconds",
     503: "The database did not answer",

@@ -6,7 +6,9 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import citybrain.hub.catalogue.models
+import citybrain.hub.entities.models
 import citybrain.hub.ingest.models
+import citybrain.hub.quality.models
 import citybrain.hub.stream.models
 import citybrain.kernel.identity.models
 import citybrain.kernel.policy.models  # noqa: F401  (register tables)

@@ -16,7 +16,6 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ConfigDict, Field
 from sqlalchemy.orm import Session
 
@@ -32,7 +31,7 @@ from citybrain.hub.catalogue.schemas import (
     ThemeOut,
     VersionOut,
 )
-from citybrain.kernel.errors import CityBrainError, InvalidInput, Unauthenticated
+from citybrain.kernel.errors import CityBrainError, InvalidInput
 from citybrain.kernel.gate import Resource, register_action
 from citybrain.kernel.http import (
     CursorQuery,
@@ -40,13 +39,11 @@ from citybrain.kernel.http import (
     GovernedDep,
     LimitQuery,
     Page,
-    current_caller,
+    PublicDep,
     get_runtime,
-    governed,
+    is_anonymous,
     keyset_page,
-    request_id,
 )
-from citybrain.kernel.identity.service import Caller
 from citybrain.kernel.runtime import Runtime
 from citybrain.kernel.schemas import Input
 
@@ -55,8 +52,6 @@ GATE_ACTIONS: dict[str, str] = {
     "catalog.write": "admin",  # register or edit datasets and published APIs
     "catalog.open": "access",  # open-data metadata, anyone (DCAT, CKAN)
 }
-PUBLIC_ROLE = "public"
-ANONYMOUS = Caller(0, "public:anonymous", "", (PUBLIC_ROLE,), ())
 
 
 def register_gate_actions() -> None:
@@ -68,32 +63,6 @@ def register_gate_actions() -> None:
 router = APIRouter(tags=["catalogue"])
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 TextQuery = Annotated[str | None, Query(max_length=200)]
-
-
-def public_or_governed(request: Request, runtime: RuntimeDep) -> Governed:
-    """The gate dependency for routes open to anonymous readers of open data.
-
-    No ``Authorization`` header: the anonymous principal. Otherwise the token is checked like
-    everywhere else (``Bearer X``, or a bare ``X`` as CKAN clients send their API key).
-    """
-    header = request.headers.get("authorization", "").strip()
-    if not header:
-        return Governed(ANONYMOUS, runtime, request_id(request))
-    scheme, _, token = header.partition(" ")
-    if not token:
-        scheme, token = "Bearer", scheme
-    if scheme.lower() != "bearer":
-        raise Unauthenticated("use a bearer token or a bare API key")
-    creds = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token.strip())
-    return governed(request, current_caller(request, creds, runtime), runtime)
-
-
-PublicDep = Annotated[Governed, Depends(public_or_governed)]
-
-
-def is_anonymous(g: Governed) -> bool:
-    """True for the anonymous principal."""
-    return g.caller.name == ANONYMOUS.name and g.caller.user_id == 0
 
 
 def catalogue_read(g: Governed, what: str, purpose: str = "") -> AbstractContextManager[Session]:
