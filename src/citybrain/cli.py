@@ -74,7 +74,7 @@ def _check_port(host: str, port: int) -> None:
             ) from exc
 
 
-def _serve(rt: Runtime, host: str, port: int) -> None:
+def _serve(rt: Runtime, host: str, port: int, *, demo: bool = False) -> None:
     """Serve the app with its background services (see api.services); clean up on any exit."""
     import uvicorn
 
@@ -83,7 +83,7 @@ def _serve(rt: Runtime, host: str, port: int) -> None:
 
     _check_port(host, port)
     application = create_app(rt)
-    background = Background(rt, application, console=console)
+    background = Background(rt, application, console=console, demo=demo)
     try:
         background.start()
     except BaseException:
@@ -136,7 +136,7 @@ def up(
     password = rt.bootstrap()
     if password:
         console.print(t("cli.up.admin_created", loc, password=password), highlight=False)
-    _serve(rt, rt.settings.host, rt.settings.port)
+    _serve(rt, rt.settings.host, rt.settings.port, demo=True)
 
 
 @app.command(help=both("cli.serve"))

@@ -22,6 +22,7 @@ from citybrain.cockpit.quality import install_quality
 from citybrain.hub.catalogue.api import ROUTERS as CATALOGUE_ROUTERS
 from citybrain.hub.catalogue.api import register_gate_actions as catalogue_actions
 from citybrain.hub.catalogue.service import CatalogueDirectory
+from citybrain.hub.entities.problems import ETSI_ERRORS
 from citybrain.hub.entities.routes import ROUTERS as ENTITY_ROUTERS
 from citybrain.hub.entities.routes import install as install_entities
 from citybrain.hub.ingest.api import router as ingest_router
@@ -45,10 +46,12 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 def problem_response(body: dict[str, Any], request: Request) -> JSONResponse:
     """An RFC 9457 response carrying the request id; ``title`` follows Accept-Language."""
     body.setdefault("instance", str(request.url.path))
-    kind = str(body.get("type", "")).removeprefix(PROBLEM_BASE)
+    kind = str(body.get("type", "")).removeprefix(PROBLEM_BASE).replace(ETSI_ERRORS, "etsi.")
     if kind and kind != "about:blank":
         locale = negotiate(None, None, request.headers.get("accept-language"), default="en")
-        body["title"] = t(f"error.{kind}", locale)
+        title = t(f"error.{kind}", locale)
+        if title != f"error.{kind}":  # a type without a translated title keeps its own
+            body["title"] = title
     body["request_id"] = getattr(request.state, "request_id", "")
     return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON)
 

@@ -28,8 +28,16 @@ log = logging.getLogger(__name__)
 class Background:
     """The background services of one serving process."""
 
-    def __init__(self, runtime: Runtime, app: FastAPI, *, console: Console | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        app: FastAPI,
+        *,
+        console: Console | None = None,
+        demo: bool = False,
+    ) -> None:
         self.runtime, self.app, self.console = runtime, app, console
+        self.demo = demo and runtime.settings.demo  # `up` seeds the demo city, `serve` never
         self._stops: list[Callable[[], Any]] = []
         self.batcher: MicroBatcher | None = None
         self.sink: EntityStreamSink | None = None
@@ -65,7 +73,7 @@ class Background:
         self._collectors(dead)
 
         monitor = QualityMonitor(rt, interval_s=settings.quality_interval_s)
-        if settings.demo:
+        if self.demo:
             self._demo()
         monitor.start()
         self._started(monitor.stop)

@@ -68,7 +68,9 @@ def test_duplicate_is_already_exists(city: City) -> None:
     assert city.create("clerk", station(2)).status_code == 201
     r = city.create("clerk", station(2))
     assert r.status_code == 409
-    assert r.json()["type"] == ERR + "AlreadyExists"
+    assert r.json()["type"] == ERR + "AlreadyExists" and r.json()["title"] == "Already exists"
+    zh = city.create("clerk", station(2), **{"Accept-Language": "zh-CN"})
+    assert zh.json()["title"] == "资源已存在"
     assert r.headers["content-type"].startswith("application/problem+json")
 
 
@@ -340,3 +342,51 @@ def test_providers_answer_for_their_own_entities(city: City) -> None:
     r = city.client.get(f"{BASE}/entities?type=AirQualityObserved")
     assert r.status_code == 200 and r.json() == []
     assert city.client.post(f"{BASE}/entities", json=station(10)).status_code == 401
+
+
+def test_every_occurrence_in_a_batch_is_history(city: City) -> None:
+    """An id sent three times in one batch: the last is the state, all three are history, and
+    the batch path stores times the same way as single writes (windows compare correctly)."""
+    versions = [
+        station(
+            7,
+            pm25=float(pm),
+            pm10={"type": "Property", "value": pm, "observedAt": f"2026-11-25T0{hour}:00:00Z"},
+        )
+        for hour, pm in ((1, 11), (2, 22), (3, 33))
+    ]
+    for doc in versions:
+        doc["pm25"]["observedAt"] = doc["pm10"]["observedAt"]
+    r = city.client.post(
+        f"{BASE}/entityOperations/upsert", headers=city.h("service"), json=versions
+    )
+    assert r.status_code == 201, r.text
+    eid = "urn:ngsi-ld:AirQualityObserved:7"
+    state = city.client.get(f"{BASE}/entities/{eid}", headers=city.h("clerk")).json()
+    assert state["pm10"]["value"] == 33
+    url = f"{BASE}/temporal/entities/{eid}?attrs=pm10"
+    body = city.client.get(url, headers=city.h("clerk")).json()
+    assert [i["value"] for i in body["pm10"]] == [11, 22, 33]
+    after = city.client.get(
+        url + "&timerel=after&timeAt=2026-11-25T02:00:00Z", headers=city.h("clerk")
+    ).json()
+    assert [i["value"] for i in after["pm10"]] == [22, 33]
+    city.create("clerk", station(8))  # the single-write path, for comparison
+    with city.runtime.reader() as s:
+        from sqlalchemy import text
+
+        stored = (
+            s.execute(text("SELECT modified_at FROM ngsi_entities ORDER BY id")).scalars().all()
+        )
+    assert len({len(str(v)) for v in stored}) == 1  # one stored format on either path
+
+
+def test_anonymous_discovery_sees_open_data_only(city: City) -> None:
+    assert city.create("clerk", station(1)).status_code == 201  # no dataset: not open data
+    assert city.client.get(f"{BASE}/types").json()["typeList"] == []
+    assert city.client.get(f"{BASE}/attributes").json()["attributeList"] == []
+    assert city.client.get(f"{BASE}/types/AirQualityObserved").status_code == 404
+    signed_in = city.client.get(f"{BASE}/types", headers=city.h("clerk")).json()
+    assert signed_in["typeList"] == ["AirQualityObserved"]
+    r = city.client.get(f"{BASE}/entities?idPattern=(a%2B)%2B$", headers=city.h("clerk"))
+    assert r.status_code == 400 and r.json()["field"] == "idPattern"  # nested repetition

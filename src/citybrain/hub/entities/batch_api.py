@@ -149,10 +149,10 @@ def list_types(
     tenant = http.tenant_of(runtime, request)
     ctx = http.query_context(request)
     terms = http.resolver(runtime, request).terms(ctx)
-    action, policy_ctx, _ = http.read_scope(g, runtime, tenant)
+    action, policy_ctx, datasets = http.read_scope(g, runtime, tenant)
     with g.read(action, tenant.resource(), purpose="list types", context=policy_ctx) as session:
-        counts = service.entity_types(session, tenant.name)
-        attrs = service.attribute_names(session, tenant.name) if details else {}
+        counts = service.entity_types(session, tenant.name, datasets)
+        attrs = service.attribute_names(session, tenant.name, datasets) if details else {}
     if details:
         payload: Any = [
             {
@@ -181,10 +181,10 @@ def get_type(request: Request, typeName: str, g: PublicDep, runtime: RuntimeDep)
     ctx = http.query_context(request)
     terms = http.resolver(runtime, request).terms(ctx)
     etype = terms.expand_type(typeName)
-    action, policy_ctx, _ = http.read_scope(g, runtime, tenant)
+    action, policy_ctx, datasets = http.read_scope(g, runtime, tenant)
     with g.read(action, tenant.resource(), purpose=f"type {typeName}", context=policy_ctx) as s:
-        counts = dict(service.entity_types(s, tenant.name))
-        attrs = service.attribute_names(s, tenant.name)
+        counts = dict(service.entity_types(s, tenant.name, datasets))
+        attrs = service.attribute_names(s, tenant.name, datasets)
     if etype not in counts:
         raise ResourceNotFound(f"no entity of type {typeName!r}", field="type")
     payload = {
@@ -207,9 +207,9 @@ def list_attributes(request: Request, g: PublicDep, runtime: RuntimeDep) -> Resp
     tenant = http.tenant_of(runtime, request)
     ctx = http.query_context(request)
     terms = http.resolver(runtime, request).terms(ctx)
-    action, policy_ctx, _ = http.read_scope(g, runtime, tenant)
+    action, policy_ctx, datasets = http.read_scope(g, runtime, tenant)
     with g.read(action, tenant.resource(), purpose="list attributes", context=policy_ctx) as s:
-        attrs = service.attribute_names(s, tenant.name)
+        attrs = service.attribute_names(s, tenant.name, datasets)
     payload = {
         "id": "urn:ngsi-ld:AttributeList:" + (tenant.name or "city"),
         "type": "AttributeList",
@@ -225,11 +225,11 @@ def get_attribute(request: Request, attrName: str, g: PublicDep, runtime: Runtim
     ctx = http.query_context(request)
     terms = http.resolver(runtime, request).terms(ctx)
     name = terms.expand_term(attrName)
-    action, policy_ctx, _ = http.read_scope(g, runtime, tenant)
+    action, policy_ctx, datasets = http.read_scope(g, runtime, tenant)
     with g.read(
         action, tenant.resource(), purpose=f"attribute {attrName}", context=policy_ctx
     ) as s:
-        attrs = service.attribute_names(s, tenant.name)
+        attrs = service.attribute_names(s, tenant.name, datasets)
     if name not in attrs:
         raise ResourceNotFound(f"no attribute {attrName!r}", field="attrId")
     payload = {

@@ -314,6 +314,11 @@ def _regex_parts(pattern: str) -> tuple[re.Pattern[str], str | None]:
     return re.compile("".join(py), re.DOTALL | re.ASCII), pattern if portable else None
 
 
+def check_pattern(pattern: str) -> None:
+    """Refuse what ``q`` refuses in a regular expression (ValueError: too long, nested)."""
+    _regex_parts(pattern)
+
+
 def register_sqlite_functions(dbapi_connection: Any) -> None:
     """Add ``regexp(pattern, value)``, which ``to_sql`` uses, to a SQLite DB-API connection:
     ``event.listen(engine, "connect", lambda conn, _rec: register_sqlite_functions(conn))``."""

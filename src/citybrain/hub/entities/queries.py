@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from citybrain.hub.entities import geo
 from citybrain.hub.entities.models import NgsiEntity
 from citybrain.hub.entities.problems import BadRequestData
-from citybrain.hub.entities.q import QExpr, matches, to_sql
+from citybrain.hub.entities.q import QExpr, check_pattern, matches, to_sql
 
 SCAN_PAGE = 1000
 MAX_ID_PATTERN = 200
@@ -45,7 +45,8 @@ def check_id_pattern(pattern: str | None) -> str | None:
         raise BadRequestData(f"idPattern longer than {MAX_ID_PATTERN}", field="idPattern")
     try:
         re.compile(pattern)
-    except re.error as exc:
+        check_pattern(pattern)  # the q rules: no nested repetition such as (a+)*
+    except (re.error, ValueError) as exc:
         raise BadRequestData(
             f"idPattern is not a regular expression: {exc}", field="idPattern"
         ) from exc

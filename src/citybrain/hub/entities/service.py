@@ -8,14 +8,13 @@ functions inside the gate's unit of work; nothing here commits.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, func, insert, select, text, true, update
 from sqlalchemy.orm import Session
 
 from citybrain.hub.entities import geo
@@ -26,6 +25,7 @@ from citybrain.hub.entities.problems import (
     OperationNotSupported,
     ResourceNotFound,
 )
+from citybrain.kernel.db import UTCDateTime
 
 LOCATION = "https://uri.etsi.org/ngsi-ld/location"
 ENTITY_TABLE = NgsiEntity.__table__
@@ -80,27 +80,46 @@ def _bbox(attrs: Mapping[str, Any]) -> tuple[float | None, ...]:
     return tuple(geo.bbox_of(loc["value"]))
 
 
+def _plain_point(value: Any) -> bool:
+    """True for a well-formed GeoJSON Point inside WGS84 bounds (the common case, no shapely)."""
+    if not isinstance(value, Mapping) or value.get("type") != "Point" or len(value) != 2:
+        return False
+    coords = value.get("coordinates")
+    if not isinstance(coords, list) or len(coords) not in (2, 3):
+        return False
+    if not all(type(c) in (int, float) for c in coords):
+        return False
+    return -180.0 <= coords[0] <= 180.0 and -90.0 <= coords[1] <= 90.0
+
+
 def check_geometries(attrs: Mapping[str, Any], short: Any = None) -> None:
     """Every GeoProperty value must be valid GeoJSON (BadRequestData naming the attribute)."""
     for name, attr in attrs.items():
         if isinstance(attr, Mapping) and attr.get("type") == "GeoProperty":
+            value = attr.get("value")
+            if _plain_point(value):
+                continue
             label = short(name) if short else name
-            geo.validate_geometry(attr.get("value"), field=label)
+            geo.validate_geometry(value, field=label)
 
 
 def _observed_span(attrs: Mapping[str, Any], now: datetime) -> tuple[datetime, datetime]:
-    stamps = []
-    for attr in attrs.values():
-        if isinstance(attr, Mapping):
-            at = attr.get("observedAt")
-            if isinstance(at, str):
-                try:
-                    stamps.append(parse_instant(at, "observedAt"))
-                except BadRequestData:
-                    continue
+    """(oldest, newest) ``observedAt`` among the attributes; ``now`` when none has one.
+
+    The stamps are normalised ISO-8601 UTC strings, so they order as text; only the two ends
+    are parsed.
+    """
+    stamps = [
+        at
+        for attr in attrs.values()
+        if isinstance(attr, Mapping) and isinstance(at := attr.get("observedAt"), str)
+    ]
     if not stamps:
         return now, now
-    return min(stamps), max(stamps)
+    try:
+        return parse_instant(min(stamps), "observedAt"), parse_instant(max(stamps), "observedAt")
+    except BadRequestData:
+        return now, now
 
 
 def _history_row(tenant: str, entity_id: str, attrs: Mapping[str, Any], now: datetime) -> dict:
@@ -289,24 +308,62 @@ def replace_entity(
     session.execute(insert(HISTORY_TABLE), [_history_row(tenant, entity["id"], attrs, now)])
 
 
-def _upsert_statement(session: Session, merge: bool) -> Any:
-    dialect = session.get_bind().dialect.name
-    builder = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = builder(ENTITY_TABLE)
-    excluded = stmt.excluded
-    values: dict[str, Any] = {
-        "attrs": excluded.attrs,
-        "min_x": excluded.min_x,
-        "min_y": excluded.min_y,
-        "max_x": excluded.max_x,
-        "max_y": excluded.max_y,
-        "modified_at": excluded.modified_at,
-        "observed_at": excluded.observed_at,
-        "scope": excluded.scope,
-    }
-    if not merge:
-        values["entity_type"] = excluded.entity_type
-    return stmt.on_conflict_do_update(index_elements=["tenant", "entity_id"], set_=values)
+_ENTITY_COLUMNS = (
+    "tenant", "entity_id", "entity_type", "attrs", "scope", "min_x", "min_y", "max_x", "max_y",
+    "provider", "dataset", "created_at", "modified_at", "observed_at",
+)  # fmt: skip
+_HISTORY_COLUMNS = (
+    "tenant", "entity_id", "observed_from", "observed_to", "attrs", "recorded_at",
+)  # fmt: skip
+_JSON_COLUMNS = ("attrs", "scope")
+_TIME_COLUMNS = ("created_at", "modified_at", "observed_at", "observed_from", "observed_to",
+                 "recorded_at")  # fmt: skip
+
+
+def _bulk_sql(table: str, columns: tuple[str, ...], conflict: str | None) -> Any:
+    names = ", ".join(columns)
+    values = ", ".join(f":{c}" for c in columns)
+    sql = f"INSERT INTO {table} ({names}) VALUES ({values})"
+    return text(
+        sql + (f" ON CONFLICT (tenant, entity_id) DO UPDATE SET {conflict}" if conflict else "")
+    )
+
+
+def _prepared(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with JSON already text and times in the column type's stored form: one
+    ``executemany`` of plain values, without per-row type processing."""
+    dialect = session.get_bind().dialect
+    to_time = UTCDateTime().dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
+    dumps = json.dumps
+    times: dict[datetime, Any] = {}
+    out = []
+    for row in rows:
+        item = dict(row)
+        for key in _JSON_COLUMNS:
+            if key in item and item[key] is not None:
+                item[key] = dumps(item[key])
+        for key in _TIME_COLUMNS:
+            if key in item:
+                value = item[key]
+                if value not in times:
+                    times[value] = to_time(value)
+                item[key] = times[value]
+        out.append(item)
+    return out
+
+
+def _bulk_write(
+    session: Session, rows: list[dict[str, Any]], history: list[dict[str, Any]], merge: bool
+) -> None:
+    """Upsert entity rows and append their history rows, two statements in all."""
+    kept = [
+        "attrs", "min_x", "min_y", "max_x", "max_y", "modified_at", "observed_at", "scope",
+    ] + ([] if merge else ["entity_type"])  # fmt: skip
+    conflict = ", ".join(f"{c} = excluded.{c}" for c in kept)
+    session.execute(_bulk_sql("ngsi_entities", _ENTITY_COLUMNS, conflict), _prepared(session, rows))
+    session.execute(
+        _bulk_sql("ngsi_entity_history", _HISTORY_COLUMNS, None), _prepared(session, history)
+    )
 
 
 def batch_write(
@@ -329,9 +386,12 @@ def batch_write(
     if mode not in ("create", "upsert", "upsert-update", "update"):
         raise ValueError(f"unknown batch mode {mode!r}")
     outcome = BatchOutcome()
-    latest: dict[str, Mapping[str, Any]] = {}
-    for entity in entities:  # the last occurrence of an id wins, as in Orion-LD
-        latest[entity["id"]] = entity
+    # an id given more than once: every occurrence is history, the last one (merged with the
+    # earlier ones when merging) is the entity's state, as in Orion-LD
+    seen: dict[str, list[Mapping[str, Any]]] = {}
+    for entity in entities:
+        seen.setdefault(entity["id"], []).append(entity)
+    latest = {eid: versions[-1] for eid, versions in seen.items()}
     owners = existing_owners(session, tenant, latest)
     merge = mode in ("update", "upsert-update")
     current: dict[str, dict[str, Any]] = {}
@@ -355,8 +415,14 @@ def batch_write(
         if mode == "update" and not exists:
             outcome.errors.append(_error(eid, ResourceNotFound(f"no entity {eid!r}")))
             continue
+        versions = seen[eid]
         written = entity.get("attrs", {})
-        attrs = {**current.get(eid, {}), **written} if merge else dict(written)
+        if merge:
+            attrs = dict(current.get(eid, {}))
+            for version in versions:
+                attrs.update(version.get("attrs", {}))
+        else:
+            attrs = dict(written)
         try:
             rows_out.append(
                 _row(
@@ -371,11 +437,10 @@ def batch_write(
         except BadRequestData as exc:
             outcome.errors.append(_error(eid, exc))
             continue
-        history.append(_history_row(tenant, eid, written, now))
+        history.extend(_history_row(tenant, eid, v.get("attrs", {}), now) for v in versions)
         (outcome.updated if exists else outcome.created).append(eid)
     if rows_out:
-        session.execute(_upsert_statement(session, merge), rows_out)
-        session.execute(insert(HISTORY_TABLE), history)
+        _bulk_write(session, rows_out, history, merge)
     return outcome
 
 
@@ -404,13 +469,18 @@ def _error(entity_id: str, exc: Exception) -> dict[str, Any]:
     return {"entityId": entity_id, "error": problem}
 
 
+def _in_datasets(datasets: Sequence[str] | None) -> Any:
+    """No restriction (None), or only entities of these datasets (anonymous: open data)."""
+    return true() if datasets is None else NgsiEntity.dataset.in_(list(datasets))
+
+
 def entity_types(
-    session: Session, tenant: str, restrict: Select[Any] | None = None
+    session: Session, tenant: str, datasets: Sequence[str] | None = None
 ) -> list[tuple[str, int]]:
-    """(type IRI, entity count) of a tenant, sorted by type."""
+    """(type IRI, entity count) of a tenant (of ``datasets`` only, if given), sorted by type."""
     stmt = (
         select(NgsiEntity.entity_type, func.count())
-        .where(NgsiEntity.tenant == tenant)
+        .where(NgsiEntity.tenant == tenant, _in_datasets(datasets))
         .group_by(NgsiEntity.entity_type)
         .order_by(NgsiEntity.entity_type)
     )
@@ -418,13 +488,16 @@ def entity_types(
 
 
 def attribute_names(
-    session: Session, tenant: str, limit_scan: int = 100_000
+    session: Session,
+    tenant: str,
+    datasets: Sequence[str] | None = None,
+    limit_scan: int = 100_000,
 ) -> dict[str, set[str]]:
     """attribute IRI → the entity type IRIs that carry it (scans at most ``limit_scan`` rows)."""
     found: dict[str, set[str]] = {}
     stmt = (
         select(NgsiEntity.entity_type, NgsiEntity.attrs)
-        .where(NgsiEntity.tenant == tenant)
+        .where(NgsiEntity.tenant == tenant, _in_datasets(datasets))
         .limit(limit_scan)
     )
     for etype, attrs in session.execute(stmt):

@@ -37,6 +37,7 @@ from citybrain.kernel.runtime import Runtime
 
 STREAM_POLICY = "stream-collection"
 CACHE_S = 30.0
+OWNER_CACHE = 200_000
 DEFAULT_VOCAB = "https://uri.etsi.org/ngsi-ld/default-context/"
 
 
@@ -72,6 +73,7 @@ class EntityStreamSink:
         )
         self._schemas: dict[str, tuple[float, TableSchema | None, str]] = {}
         self._checked: dict[int, _Checked] = {}
+        self._owners: dict[str, str] = {}  # entity id → providing organisation (a cache)
         self._lock = threading.Lock()
         self.directory = CatalogueDirectory()
 
@@ -119,9 +121,24 @@ class EntityStreamSink:
                 if reason:
                     return reason
             out.append(entity)
+        foreign = self._foreign(msg.org, [e["id"] for e in out])
+        if foreign:
+            return f"entity {foreign!r} is provided by another organisation (谁提供谁负责)"
         with self._lock:
             self._checked[id(msg)] = _Checked(out, verified)
         return None
+
+    def _foreign(self, org: str, ids: list[str]) -> str | None:
+        """The first id that another organisation provides in the shared store, if any."""
+        unknown = [i for i in ids if i not in self._owners]
+        if unknown:
+            with self.runtime.reader() as session:
+                found = service.existing_owners(session, "", unknown)
+            with self._lock:
+                if len(self._owners) > OWNER_CACHE:
+                    self._owners.clear()
+                self._owners.update(found)
+        return next((i for i in ids if self._owners.get(i, org) != org), None)
 
     def _verify(self, org: str, data: Mapping[str, Any]) -> bool | None:
         sig = data.get("sig")
@@ -175,6 +192,8 @@ class EntityStreamSink:
                 )
                 session.add(_provenance(msgs, org, dataset, key, checked, len(entities), now))
                 written[dataset] = [e["id"] for e in entities]
+                with self._lock:
+                    self._owners.update(dict.fromkeys(written[dataset], org))
         if self.on_written:
             for ids_written in written.values():
                 self.on_written("", ids_written)
@@ -215,8 +234,9 @@ def _provenance(
     rows: int,
     now: Any,
 ) -> IngestBatch:
+    # True: every message verified; None: some came unsigned (invalid ones never get here)
     flags = [c.verified for c in checked]
-    verified = None if all(f is None for f in flags) else all(f is True for f in flags)
+    verified = True if all(f is True for f in flags) else None
     return IngestBatch(
         dataset_id=dataset,
         organisation=org,
