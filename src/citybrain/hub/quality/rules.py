@@ -2,7 +2,7 @@
 costs, the thresholds behind them, and the evidence and score-card shapes.
 
 Each dimension (timeliness, completeness, accuracy, authenticity) starts at 100 and loses the
-points of its evidence; a score never drops below 0. docs/user-guide.md explains the formulas.
+points of its evidence; a score never drops below 0. docs/hub.md (§5) explains the formulas.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class Rule:
     weight: float
 
 
-# The scoring formulas, in one place (docs/user-guide.md explains them). Each dimension starts
+# The scoring formulas, in one place (docs/hub.md §5 explains them). Each dimension starts
 # at 100 and loses the points of its rules' evidence; the score never drops below 0.
 RULES: dict[str, Rule] = {
     # rate = lag / update_frequency − LAG_GRACE (periods late beyond one and a half)
