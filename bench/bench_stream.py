@@ -8,6 +8,9 @@ Prints one JSON object. Usage:
 commit) micro-batches them into a sink that upserts each batch into a SQLite table with one
 ``executemany`` per committed transaction (WAL, synchronous=FULL). The clock runs from the first
 publish to the last row committed; ``lost`` = published − distinct rows stored.
+``entities``: the same with NGSI-LD readings (one entity per message, 200 stations) into the
+entity store through ``EntityStreamSink``: Table Schema and signature checks, one ledger entry
+per micro-batch, the entity upserted and one history row per reading (``lost`` counts those).
 ``raw``: the same publisher, and a bare paho subscriber (QoS 1, automatic acks, the same
 Receive Maximum, no parsing, no storage) counting arrivals.
 ``ratio`` = collector / raw messages per second.
@@ -40,8 +43,31 @@ from paho.mqtt.properties import Properties
 from citybrain.hub.stream import MemoryDeadLetterStore, MqttCollector, StreamMessage
 
 
-def publish(host: str, port: int, prefix: str, n: int, start: Any, out: Any) -> None:
-    """Publish ``n`` QoS 1 readings once ``start`` is set; report the publish duration."""
+def entity_body(i: int, t0: float) -> dict[str, Any]:
+    """Message ``i`` of an entity stream: one NGSI-LD reading of one of 200 stations."""
+    at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0 - 86400 + i)) + "Z"
+    return {
+        "msg_id": f"e{i}",
+        "entities": [
+            {
+                "id": f"urn:ngsi-ld:AirQualityObserved:s{i % 200}",
+                "type": "AirQualityObserved",
+                "pm25": {"type": "Property", "value": i % 300, "observedAt": at},
+                "location": {
+                    "type": "GeoProperty",
+                    "value": {"type": "Point", "coordinates": [120 + i % 200 / 1000, 30.2]},
+                },
+            }
+        ],
+    }
+
+
+def publish(
+    host: str, port: int, prefix: str, n: int, start: Any, out: Any, topic: str = ""
+) -> None:
+    """Publish ``n`` QoS 1 readings once ``start`` is set; report the publish duration.
+
+    With ``topic`` the messages are NGSI-LD entity readings on that one topic."""
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex}", protocol=mqtt.MQTTv5
     )
@@ -53,6 +79,9 @@ def publish(host: str, port: int, prefix: str, n: int, start: Any, out: Any) -> 
     t0 = time.time()
     infos = []
     for i in range(n):
+        if topic:
+            infos.append(client.publish(topic, json.dumps(entity_body(i, t0)), qos=1))
+            continue
         body = {"msg_id": f"r{i}", "station": f"s{i % 200}", "pm25": i % 300, "ts": t0}
         infos.append(client.publish(f"{prefix}/org{i % 7}/air/reading", json.dumps(body), qos=1))
     for info in infos:
@@ -62,10 +91,12 @@ def publish(host: str, port: int, prefix: str, n: int, start: Any, out: Any) -> 
     client.loop_stop()
 
 
-def run_publisher(host: str, port: int, prefix: str, n: int) -> tuple[Any, Any, Any]:
+def run_publisher(
+    host: str, port: int, prefix: str, n: int, topic: str = ""
+) -> tuple[Any, Any, Any]:
     ctx = mp.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
-    proc = ctx.Process(target=publish, args=(host, port, prefix, n, start, out))
+    proc = ctx.Process(target=publish, args=(host, port, prefix, n, start, out, topic))
     proc.start()
     return proc, start, out
 
@@ -181,6 +212,84 @@ def collector(host: str, port: int, n: int, db_path: Path) -> dict[str, Any]:
     }
 
 
+def entities(host: str, port: int, n: int, tmp: Path) -> dict[str, Any]:
+    """Publish NGSI-LD readings → MqttCollector → EntityStreamSink → the entity store (SQLite,
+    through the gate: one ledger entry per micro-batch, history row per reading)."""
+    from sqlalchemy import func, select
+
+    from citybrain.hub.catalogue.schemas import DatasetIn
+    from citybrain.hub.catalogue.service import create_dataset
+    from citybrain.hub.entities.models import NgsiEntity, NgsiEntityRevision
+    from citybrain.hub.entities.stream_sink import EntityStreamSink
+    from citybrain.hub.stream.service import SqlDeadLetterStore
+    from citybrain.kernel.config import load_settings
+    from citybrain.kernel.gate import Resource, register_action
+    from citybrain.kernel.runtime import SYSTEM_ACTOR, Runtime
+
+    register_action("entity.collect", "collect")
+    register_action("catalog.write", "admin")
+    rt = Runtime.open(load_settings(environ={}, data_dir=tmp / "data"), plugins=[])
+    rt.migrate()
+    rt.bootstrap()
+    org = rt.settings.city_code
+    body = DatasetIn.model_validate({
+        "id": "air", "title_zh": "空气质量", "description_zh": "监测站读数", "provider_code": org,
+        "theme": "environment", "update_frequency": "PT1M", "grade": "general",
+        "sharing": "unconditional", "open_data": True,
+        "schema": {"fields": [{"name": "pm25", "type": "number", "constraints": {"minimum": 0}}]},
+    })  # fmt: skip
+    with rt.gate.system(SYSTEM_ACTOR, org, "catalog.write", Resource("Dataset", "air", org),
+                        request_id="bench") as session:  # fmt: skip
+        create_dataset(session, body, SYSTEM_ACTOR)
+    prefix = f"cbbench{uuid.uuid4().hex[:8]}"
+    sink = EntityStreamSink(rt)
+    last = 0.0
+
+    def timed(batch: list[StreamMessage]) -> None:
+        nonlocal last
+        sink(batch)
+        last = time.time()
+
+    col = MqttCollector(
+        timed,
+        client_id=f"bench-ent-{uuid.uuid4().hex}",
+        dead_letters=SqlDeadLetterStore(rt.factory),
+        validator=sink.validate,
+        host=host,
+        port=port,
+        prefix=prefix,
+        max_batch=1000,
+        max_delay_ms=20,
+        capacity=20000,
+    ).start()
+    time.sleep(0.5)
+    proc, start, out = run_publisher(host, port, prefix, n, f"{prefix}/{org}/air/entities")
+    time.sleep(1.0)
+    start.set()
+    pub = out.get(timeout=600)
+    deadline = time.time() + 120
+    while col.batcher.stats.committed + col.batcher.stats.dead < n and time.time() < deadline:
+        time.sleep(0.05)
+    col.wait_idle(30)
+    proc.join(30)
+    col.stop()
+    with rt.reader() as session:
+        readings = session.scalar(select(func.count()).select_from(NgsiEntityRevision)) or 0
+        stations = session.scalar(select(func.count()).select_from(NgsiEntity)) or 0
+    rt.close()
+    elapsed = last - pub["t0"]
+    return {
+        "readings_stored": readings,
+        "entities": stations,
+        "lost": n - readings,
+        "dead_letters": col.batcher.stats.dead,
+        "batches": col.batcher.stats.batches,
+        "seconds": round(elapsed, 3),
+        "msg_per_s": round(readings / elapsed, 1),
+        "publish_msg_per_s": round(n / (pub["t1"] - pub["t0"]), 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=50_000)
@@ -189,6 +298,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         col = collector(args.host, args.port, args.n, Path(tmp) / "bench.db")
+    with tempfile.TemporaryDirectory() as tmp:
+        ent = entities(args.host, args.port, args.n, Path(tmp))
     base = raw(args.host, args.port, args.n)
     print(
         json.dumps(
@@ -198,8 +309,10 @@ def main() -> None:
                 "cpus": os.cpu_count(),
                 "python": platform.python_version(),
                 "collector_sqlite": col,
+                "entities_sqlite": ent,
                 "raw_paho": base,
                 "ratio": round(col["msg_per_s"] / base["msg_per_s"], 3),
+                "ratio_entities": round(ent["msg_per_s"] / base["msg_per_s"], 3),
                 "goal_msg_per_s": 10_000,
             },
             indent=2,

@@ -61,7 +61,9 @@ class Settings(BaseSettings):
         None, description="collect entity streams from NATS JetStream (nats://host:4222)"
     )
     quality_interval_s: float = Field(60.0, gt=0, description="provider quality round interval")
-    demo: bool = Field(True, description="seed and run the demo city in `citybrain up` (never in `serve`)")
+    demo: bool = Field(
+        True, description="seed and run the demo city in `citybrain up` (never in `serve`)"
+    )
     demo_seed: int = Field(20211, description="seed of the demo city's simulated sensors")
 
     @field_validator("ngsi_context_hosts", "ngsi_notify_hosts", mode="before")

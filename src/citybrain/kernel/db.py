@@ -57,6 +57,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if is_sqlite(url):
         if url.startswith("sqlite:///") and ":memory:" not in url:
             Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        if ":memory:" not in url:
+            # A request touches up to three sessions (token, gate read, ledger commit) on the
+            # server's worker threads: keep enough connections pooled that none is opened
+            # (and PRAGMA-configured) per request.
+            kwargs.setdefault("pool_size", 40)
+            kwargs.setdefault("max_overflow", 20)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -76,7 +82,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", 20)
     return create_engine(url, **kwargs)
 
 

@@ -13,7 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 from stdnum.cn import uscc
 
 from citybrain.kernel.clock import Clock, system_clock
@@ -309,7 +309,13 @@ def resolve_bearer(
     jti = str(claims["jti"])
     if session.get(RevokedToken, jti) is not None:
         raise Unauthenticated("token revoked")
-    user = session.scalar(select(User).where(User.name == claims["sub"]))
+    user = session.scalar(
+        select(User)
+        .options(
+            joinedload(User.organisation), selectinload(User.posts).joinedload(Post.organisation)
+        )
+        .where(User.name == claims["sub"])
+    )  # one round trip for the user and its organisation, one for its posts
     if user is None or user.disabled:
         raise Unauthenticated("account no longer active")
     caller = caller_for(user, jti, datetime.fromtimestamp(int(claims["exp"]), UTC))
