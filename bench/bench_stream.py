@@ -20,16 +20,21 @@ Publisher, broker and consumer share this machine's cores.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import os
 import platform
+import shutil
+import socket
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -290,21 +295,60 @@ def entities(host: str, port: int, n: int, tmp: Path) -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def private_broker(workdir: Path) -> Iterator[int]:
+    """A Mosquitto of our own on a free port, configured as production should be: QoS-1
+    messages for a busy consumer are queued (``max_queued_messages``), not dropped at 1,000."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 200000\n"
+        "max_inflight_messages 0\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        ["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(100):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=50_000)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=1883)
+    parser.add_argument(
+        "--shared-broker", action="store_true",
+        help="use --host/--port instead of a private Mosquitto (its queue limit may drop)",
+    )  # fmt: skip
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        col = collector(args.host, args.port, args.n, Path(tmp) / "bench.db")
-    with tempfile.TemporaryDirectory() as tmp:
-        ent = entities(args.host, args.port, args.n, Path(tmp))
-    base = raw(args.host, args.port, args.n)
+    with contextlib.ExitStack() as stack:
+        host, port, broker = args.host, args.port, f"{args.host}:{args.port}"
+        if not args.shared_broker and shutil.which("mosquitto"):
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            host, port = "127.0.0.1", stack.enter_context(private_broker(workdir))
+            broker = "private mosquitto, max_queued_messages 200000"
+        with tempfile.TemporaryDirectory() as tmp:
+            col = collector(host, port, args.n, Path(tmp) / "bench.db")
+        with tempfile.TemporaryDirectory() as tmp:
+            ent = entities(host, port, args.n, Path(tmp))
+        base = raw(host, port, args.n)
     print(
         json.dumps(
             {
                 "bench": "stream_mqtt",
+                "broker": broker,
                 "n": args.n,
                 "cpus": os.cpu_count(),
                 "python": platform.python_version(),
