@@ -104,8 +104,17 @@ class PrivateBroker:
         self.proc = None
 
     def pause(self) -> None:
+        """SIGSTOP the broker and wait until the kernel reports it stopped (state ``T``):
+        ``kill`` returns before the target has stopped, and a loaded machine can let one more
+        request through in between."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGSTOP)
+        stat = Path(f"/proc/{self.proc.pid}/stat")
+        deadline = time.monotonic() + 5
+        while stat.exists() and time.monotonic() < deadline:
+            if stat.read_text().rsplit(")", 1)[1].split()[0] in ("T", "t"):
+                break
+            time.sleep(0.01)
 
     def resume(self) -> None:
         assert self.proc is not None

@@ -28,8 +28,8 @@ PASSWORD_CHANGE_PATHS = frozenset({"/auth/password", "/auth/logout", "/me"})
 _bearer = HTTPBearer(auto_error=False, description="JWT from /auth/login or a service API key")
 
 
-def get_runtime(request: Request) -> Runtime:
-    """The kernel runtime the app was built with."""
+async def get_runtime(request: Request) -> Runtime:
+    """The kernel runtime the app was built with (async: no worker-thread hop for it)."""
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
@@ -254,7 +254,7 @@ def _query_names(dependant: Any) -> set[str]:
     return names
 
 
-def reject_unknown_query(request: Request) -> None:
+async def reject_unknown_query(request: Request) -> None:
     """422 naming the parameter when a query string carries a key the route does not know.
 
     A typo such as ``?limt=5`` must not be silently ignored.
