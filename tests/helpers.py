@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 from stdnum.cn import uscc
 
 from citybrain.kernel.gate import Resource
@@ -80,3 +87,31 @@ def applied_revisions(rt: Runtime) -> set[str]:
     script = ScriptDirectory.from_config(alembic_config(str(rt.engine.url)))
     heads = (current_revision(rt.engine) or "").split(",")
     return {r.revision for head in heads if head for r in script.iterate_revisions(head, "base")}
+
+
+def start_up(data: Path, timeout_s: float = 120) -> tuple[subprocess.Popen[str], str, str]:
+    """Run ``citybrain up`` on a free port as a real process (no CITYBRAIN_* settings from the
+    environment); returns the process, its URL and everything it printed before serving."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "citybrain.cli", "up", "--data-dir", str(data), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("CITYBRAIN_")}
+        | {"COLUMNS": "200"},
+    )
+    lines: list[str] = []
+    url = None
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and url is None:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            break
+        lines.append(line)
+        if m := re.search(r"(http://127\.0\.0\.1:\d+/)", line):
+            url = m.group(1)
+    if url is None:
+        proc.kill()
+        proc.wait(30)
+        raise AssertionError("citybrain up never served:\n" + "".join(lines))
+    return proc, url, "".join(lines)

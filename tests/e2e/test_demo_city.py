@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.test_home_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers import start_up
 
 pytestmark = pytest.mark.browser
 
@@ -24,28 +23,9 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """A running `citybrain up` (its URL and everything it printed)."""
-    data = tmp_path_factory.mktemp("demo") / "data"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "citybrain.cli", "up", "--data-dir", str(data), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("CITYBRAIN_")}
-        | {"COLUMNS": "200"},
-    )
-    lines: list[str] = []
-    url = None
+    proc, url, out = start_up(tmp_path_factory.mktemp("demo") / "data")
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline and url is None:
-            line = proc.stdout.readline()  # type: ignore[union-attr]
-            if not line:
-                break
-            lines.append(line)
-            if m := re.search(r"(http://127\.0\.0\.1:\d+/)", line):
-                url = m.group(1)
-        assert url, "".join(lines)
-        yield url, "".join(lines)
+        yield url, out
     finally:
         proc.terminate()
         proc.wait(30)

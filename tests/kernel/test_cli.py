@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 
 from citybrain.kernel.config import load_settings
 from citybrain.kernel.runtime import Runtime
+from tests.helpers import start_up
 
 
 def run(
@@ -69,28 +70,8 @@ def test_every_command_accepts_data_dir_and_db() -> None:
 
 def test_up_serves_home_page_and_prints_admin_password(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "citybrain.cli", "up", "--data-dir", str(data), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("CITYBRAIN_")}
-        | {"COLUMNS": "200"},
-    )
-    lines: list[str] = []
-    url = None
+    proc, url, out = start_up(data, timeout_s=90)
     try:
-        deadline = time.time() + 90
-        while time.time() < deadline and url is None:
-            line = proc.stdout.readline()  # type: ignore[union-attr]
-            if not line:
-                break
-            lines.append(line)
-            m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
-            if m:
-                url = m.group(1)
-        assert url, "".join(lines)
-        out = "".join(lines)
         assert "admin" in out
         password = re.search(r"(?:password|密码)[^:：]*[:：]\s*(\S+)", out)
         assert password, out

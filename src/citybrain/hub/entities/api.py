@@ -136,15 +136,7 @@ def _create(
             now=runtime.clock(),
         )
     announce(request.app.state, tenant.name, [eid], set(entity["attrs"]))
-    location = {"Location": f"{PREFIX}/entities/{eid}"}
-    return Response(status_code=201, headers=_tenant_headers(tenant, location))
-
-
-def _tenant_headers(tenant: http.Tenant, extra: dict[str, str]) -> dict[str, str]:
-    out = dict(extra)
-    if not tenant.shared:
-        out[http.TENANT_HEADER] = tenant.name
-    return out
+    return http.created(tenant, f"{PREFIX}/entities/{eid}")
 
 
 @router.get("/entities", summary="Query entities")

@@ -20,6 +20,7 @@ from citybrain.hub.entities.context_loader import (
     CORE_CONTEXT_URL,
     CORE_CONTEXT_URLS,
     DEFAULT_VOCAB,
+    LOCATION,
     MAX_REMOTE_CONTEXTS,
     NGSI_LD,
     URI,
@@ -27,6 +28,7 @@ from citybrain.hub.entities.context_loader import (
     ContextResolver,
     TermMap,
     bad,
+    short_name,
     vendored_context,
     with_core,
 )
@@ -37,6 +39,7 @@ __all__ = [
     "CORE_CONTEXT_URLS",
     "DEFAULT_VOCAB",
     "JSONLD_CONTEXT_REL",
+    "LOCATION",
     "MAX_REMOTE_CONTEXTS",
     "VENDORED_CONTEXTS",
     "ContextResolver",
@@ -48,6 +51,7 @@ __all__ = [
     "link_header_for",
     "parse_link_header",
     "request_context",
+    "short_name",
     "to_utc_iso",
     "vendored_context",
 ]

@@ -35,6 +35,17 @@ ETSI_V1 = "https://uri.etsi.org/ngsi-ld/v1/"
 CORE_CONTEXT_URL = ETSI_V1 + "ngsi-ld-core-context-v1.8.jsonld"
 NGSI_LD = "https://uri.etsi.org/ngsi-ld/"
 DEFAULT_VOCAB = NGSI_LD + "default-context/"
+LOCATION = NGSI_LD + "location"  # the GeoProperty whose bounding box entities index
+
+
+def short_name(iri: str) -> str:
+    """An expanded attribute's short name (what a Table Schema field is called): the part
+    after the default vocabulary, else after the last ``/`` or ``#``."""
+    if iri.startswith(DEFAULT_VOCAB):
+        return iri[len(DEFAULT_VOCAB) :]
+    return iri.rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+
+
 _CORE_FILES = [f"ngsi-ld-core-context{v}.jsonld" for v in ("-v1.6", "-v1.8", "-v1.9", "")]
 #: Context URL -> vendored file name: the core contexts (https and http) and what they include.
 VENDORED_CONTEXTS: dict[str, str] = {

@@ -62,6 +62,13 @@ class Tenant:
         """True for the city's shared store."""
         return self.name == ""
 
+    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """``extra`` plus the ``NGSILD-Tenant`` echo (none for the shared store)."""
+        out = dict(extra or {})
+        if not self.shared:
+            out[TENANT_HEADER] = self.name
+        return out
+
     def resource(self, kind: str = "EntityStore") -> Resource:
         """The gate resource standing for this tenant's store."""
         return Resource(kind, self.name or "city", self.organisation)
@@ -208,17 +215,18 @@ def respond(
     tenant: Tenant | None = None,
 ) -> Response:
     """A JSON response of ``kind`` with the Link header (plain JSON) and the tenant echoed."""
-    out = dict(headers or {})
+    out = tenant.headers(headers) if tenant is not None else dict(headers or {})
     if kind == JSON and link:
         out["Link"] = link
-    if tenant is not None and not tenant.shared:
-        out[TENANT_HEADER] = tenant.name
     return JSONResponse(payload, status_code=status, media_type=kind, headers=out)
 
 
 def no_content(tenant: Tenant | None = None, headers: dict[str, str] | None = None) -> Response:
     """204 with the tenant echoed."""
-    out = dict(headers or {})
-    if tenant is not None and not tenant.shared:
-        out[TENANT_HEADER] = tenant.name
+    out = tenant.headers(headers) if tenant is not None else dict(headers or {})
     return Response(status_code=204, headers=out)
+
+
+def created(tenant: Tenant, location: str) -> Response:
+    """201 with ``Location`` and the tenant echoed."""
+    return Response(status_code=201, headers=tenant.headers({"Location": location}))

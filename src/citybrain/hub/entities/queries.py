@@ -4,7 +4,7 @@ open data) turned into SQL, with an exact check in Python where SQL can only nar
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, false, func, select
 from sqlalchemy.orm import Session
 
 from citybrain.hub.entities import geo
+from citybrain.hub.entities.context_loader import LOCATION
 from citybrain.hub.entities.models import NgsiEntity
 from citybrain.hub.entities.problems import BadRequestData
 from citybrain.hub.entities.q import QExpr, check_pattern, matches, to_sql
@@ -80,7 +81,7 @@ def _where(
 
 
 def _is_location(gq: geo.GeoQuery, expand: Callable[[str], str]) -> bool:
-    return expand(gq.geoproperty) == "https://uri.etsi.org/ngsi-ld/location"
+    return expand(gq.geoproperty) == LOCATION
 
 
 def _exact(row: NgsiEntity, query: EntityQuery, expand: Callable[[str], str]) -> bool:
@@ -170,8 +171,3 @@ def split_types(text: str | None) -> tuple[str, ...]:
             field="type",
         )
     return split_list(text.replace("|", ","), "type")
-
-
-def summarise(rows: Sequence[NgsiEntity]) -> list[str]:
-    """Ids of ``rows`` (for ledger purposes and logs)."""
-    return [row.entity_id for row in rows]

@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, insert, select, text, true, update
 from sqlalchemy.orm import Session
 
 from citybrain.hub.entities import geo
+from citybrain.hub.entities.context_loader import LOCATION
 from citybrain.hub.entities.models import NgsiEntity, NgsiEntityRevision
 from citybrain.hub.entities.problems import (
     AlreadyExists,
@@ -27,7 +28,6 @@ from citybrain.hub.entities.problems import (
 )
 from citybrain.kernel.db import UTCDateTime
 
-LOCATION = "https://uri.etsi.org/ngsi-ld/location"
 ENTITY_TABLE = NgsiEntity.__table__
 HISTORY_TABLE = NgsiEntityRevision.__table__
 

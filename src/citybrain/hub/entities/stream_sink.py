@@ -38,20 +38,12 @@ from citybrain.kernel.runtime import Runtime
 STREAM_POLICY = "stream-collection"
 CACHE_S = 30.0
 OWNER_CACHE = 200_000
-DEFAULT_VOCAB = "https://uri.etsi.org/ngsi-ld/default-context/"
 
 
 def canonical(message: Mapping[str, Any]) -> bytes:
     """The signed bytes: canonical JSON of the message without ``sig``."""
     body = {k: v for k, v in message.items() if k != "sig"}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def short_name(iri: str) -> str:
-    """``…/default-context/pm25`` → ``pm25`` (the Table Schema field name)."""
-    if iri.startswith(DEFAULT_VOCAB):
-        return iri[len(DEFAULT_VOCAB) :]
-    return iri.rsplit("/", 1)[-1].rsplit("#", 1)[-1]
 
 
 @dataclass
@@ -113,7 +105,7 @@ class EntityStreamSink:
             try:
                 entity = ldctx.expand_entity(doc, self.terms)
                 service.single_type(entity)
-                service.check_geometries(entity["attrs"], short_name)
+                service.check_geometries(entity["attrs"], ldctx.short_name)
             except NgsiError as exc:
                 return f"entities[{index}]: {exc.detail}" + (f" ({exc.field})" if exc.field else "")
             if schema is not None:
@@ -213,7 +205,7 @@ class EntityStreamSink:
 def _schema_problem(schema: TableSchema, entity: Mapping[str, Any], index: int) -> str | None:
     row: dict[str, Any] = {}
     for iri, attr in entity["attrs"].items():
-        name = short_name(iri)
+        name = ldctx.short_name(iri)
         if name in schema.name_set and isinstance(attr, dict):
             row[name] = attr.get("value", attr.get("object"))
     if "id" in schema.name_set:

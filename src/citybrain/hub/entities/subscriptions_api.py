@@ -113,10 +113,7 @@ def _create(
             s, tenant.name, doc, owner=g.caller.name, organisation=org, now=runtime.clock()
         )
     _invalidate(request, tenant)
-    headers = {"Location": f"{PREFIX}/subscriptions/{sid}"}
-    if not tenant.shared:
-        headers[http.TENANT_HEADER] = tenant.name
-    return Response(status_code=201, headers=headers)
+    return http.created(tenant, f"{PREFIX}/subscriptions/{sid}")
 
 
 @router.get("/subscriptions", summary="List subscriptions")

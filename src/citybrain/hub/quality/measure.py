@@ -29,11 +29,11 @@ from sqlalchemy.orm import Session
 
 from citybrain.hub.catalogue.models import Dataset
 from citybrain.hub.catalogue.vocab import parse_duration
+from citybrain.hub.entities.context_loader import DEFAULT_VOCAB, short_name
 from citybrain.hub.entities.models import NgsiEntity, NgsiEntityRevision
 from citybrain.hub.ingest.models import DatasetRecord, IngestBatch
 from citybrain.hub.quality.rules import (
     CELL_DEG,
-    DEFAULT_CONTEXT,
     LAG_GRACE,
     LATE_FACTOR,
     MAX_GROUP_SIZE,
@@ -53,7 +53,6 @@ from citybrain.hub.quality.rules import (
     evidence,
     metres,
     points,
-    short_name,
     split,
 )
 from citybrain.hub.stream.models import StreamDeadLetter
@@ -215,7 +214,7 @@ class Measure:
 
     def _path(self, name: str, default: str = "value") -> tuple[str, str]:
         """JSON path of an entity attribute's value (or object) by its short name."""
-        iri = self.iris.get(name, DEFAULT_CONTEXT + name)
+        iri = self.iris.get(name, DEFAULT_VOCAB + name)
         return iri, self.member.get(iri, default)
 
     # -- timeliness ---------------------------------------------------------------------------

@@ -8,7 +8,6 @@ points of its evidence; a score never drops below 0. docs/hub.md (§5) explains 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -57,7 +56,6 @@ MAX_REFS = 10
 MAX_GROUPS = 200  # co-located groups compared per dataset and round
 MAX_GROUP_SIZE = 20  # entities compared per group (pairs grow with the square)
 DEFAULT_THRESHOLD = 60
-DEFAULT_CONTEXT = "https://uri.etsi.org/ngsi-ld/default-context/"
 POI = "refPointOfInterest"
 
 
@@ -119,13 +117,6 @@ def split(total: int, weights: Sequence[float]) -> list[int]:
     for i in sorted(range(len(raw)), key=lambda i: out[i] - raw[i])[: total - sum(out)]:
         out[i] += 1
     return out
-
-
-def short_name(iri: str) -> str:
-    """An attribute's short name: after the default context, else after the last / or #."""
-    if iri.startswith(DEFAULT_CONTEXT):
-        return iri[len(DEFAULT_CONTEXT) :]
-    return re.split(r"[/#]", iri)[-1]
 
 
 @dataclass
