@@ -20,6 +20,7 @@ from citybrain.kernel.i18n import both, t
 from citybrain.kernel.identity.cli import org_app, token_app, user_app
 from citybrain.kernel.ledger_cli import app as ledger_app
 from citybrain.kernel.runtime import Runtime
+from citybrain.scenarios.traffic.cli import app as traffic_app
 
 app = typer.Typer(
     name="citybrain",
@@ -36,6 +37,7 @@ app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(quality_app, name="quality")
+app.add_typer(traffic_app, name="traffic")
 console = Console()
 err_console = Console(stderr=True)
 

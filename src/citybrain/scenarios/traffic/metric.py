@@ -50,6 +50,20 @@ def _parse(path: Path) -> ET.Element:
         raise InvalidInput(f"{path}: not XML ({exc})", field="tripinfo") from None
 
 
+def trip_of(tripinfo: Path, vehicle: str) -> dict[str, float] | None:
+    """The tripinfo attributes of one vehicle as numbers, or None if it is not there."""
+    for trip in _parse(Path(tripinfo)).iter("tripinfo"):
+        if trip.get("id") == vehicle:
+            out = {}
+            for key in ("depart", "arrival", "duration", "timeLoss", "departDelay"):
+                try:
+                    out[key] = float(trip.get(key, "nan"))
+                except ValueError:
+                    out[key] = float("nan")
+            return out
+    return None
+
+
 def planned_departures(route_files: Iterable[Path]) -> dict[str, float]:
     """vehicle id → planned depart time of every ``<vehicle>`` and ``<trip>`` in the files.
 
@@ -70,9 +84,16 @@ def planned_departures(route_files: Iterable[Path]) -> dict[str, float]:
 
 
 def mean_delay(
-    tripinfo: Path, *, end: float, planned: Mapping[str, float] | None = None
+    tripinfo: Path,
+    *,
+    end: float,
+    planned: Mapping[str, float] | None = None,
+    exclude: frozenset[str] = frozenset(),
 ) -> DelayReport:
-    """The RESCO delay of one episode that ran until ``end`` seconds."""
+    """The RESCO delay of one episode that ran until ``end`` seconds.
+
+    ``exclude`` leaves vehicles out (the bench's emergency vehicle, reported on its own).
+    """
     root = _parse(Path(tripinfo))
     where = str(tripinfo)
     total = 0.0
@@ -81,6 +102,8 @@ def mean_delay(
     for trip in root.iter("tripinfo"):
         vid = trip.get("id", "")
         seen.add(vid)
+        if vid in exclude:
+            continue
         depart = _float(trip, "depart", where)
         if depart < 0:  # never inserted
             never += 1

@@ -1,0 +1,112 @@
+"""Episodes on a small netgenerate grid: safe signal sequences, timing, determinism, and the
+metric counting vehicles that never got in."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from citybrain.kernel.errors import InvalidInput
+from citybrain.scenarios.traffic.episode import run_episode
+from citybrain.scenarios.traffic.networks import custom_map, resco_map
+from citybrain.scenarios.traffic.signals import GREEN, transition
+from tests.scenarios.traffic.conftest import write_trips
+
+CHOOSERS = ["max-pressure", "citybrain"]
+
+
+def _program_greens(net: Path, tls: str) -> tuple[set[str], float]:
+    """The green states of the network's own program, and its yellow time (read from the XML)."""
+    import xml.etree.ElementTree as ET
+
+    logic = next(e for e in ET.parse(net).getroot().iter("tlLogic") if e.get("id") == tls)
+    states = [p.get("state", "") for p in logic.iter("phase")]
+    greens = {s for s in states if "y" not in s and any(c in GREEN for c in s)}
+    yellow = max(float(p.get("duration", 0)) for p in logic.iter("phase") if "y" in p.get("state"))
+    return greens, yellow
+
+
+@pytest.mark.parametrize("controller", CHOOSERS)
+def test_only_designed_greens_with_yellow_between_and_timing_respected(small_map, controller):
+    trace: dict[str, list[tuple[float, str]]] = {}
+    result = run_episode(small_map, controller, 1, trace=trace)
+    assert result.throughput > 200
+    assert set(trace) == {"A0", "A1", "B0", "B1"}
+    for tls, shown in trace.items():
+        greens, yellow = _program_greens(small_map.net, tls)
+        assert len(shown) > 4, "the controller never switched"
+        for (t0, state), (t1, nxt) in pairwise(shown):
+            if state in greens:
+                # a green is left only through the yellow towards another designed green
+                assert "y" in nxt, (tls, t0, state, nxt)
+                assert t1 - t0 >= 5.0, f"{tls}: green {state} held only {t1 - t0} s"
+            else:
+                assert "y" in state, f"{tls}: undesigned state {state} at {t0}"
+                assert nxt in greens
+                assert t1 - t0 >= yellow
+                prev = next(s for t, s in reversed(shown) if t < t0 and s in greens)
+                assert state == transition(prev, nxt)
+
+
+def test_transition_keeps_common_greens_and_yellows_the_rest():
+    assert transition("GGrr", "GrGr") == "Gyrr"
+    assert transition("GGrr", "GrGr", all_red=True) == "Grrr"
+    assert transition("gsrG", "rsGG") == "ysrG"
+
+
+@pytest.mark.parametrize("controller", ["fixed", *CHOOSERS])
+def test_same_seed_same_episode(small_map, controller):
+    first = run_episode(small_map, controller, 3)
+    again = run_episode(small_map, controller, 3)
+    assert first.mean_delay == again.mean_delay
+    assert (first.throughput, first.unfinished) == (again.throughput, again.unfinished)
+
+
+def test_seeds_change_the_episode(small_map):
+    delays = {round(run_episode(small_map, "fixed", seed).mean_delay, 6) for seed in (1, 2, 3)}
+    assert len(delays) > 1
+
+
+def test_pressure_beats_fixed_time_on_a_busy_grid(small_map):
+    fixed = run_episode(small_map, "fixed", 1).mean_delay
+    pressure = run_episode(small_map, "max-pressure", 1).mean_delay
+    assert pressure < fixed
+
+
+def test_actuated_runs_the_networks_phases(small_map):
+    result = run_episode(small_map, "actuated", 1)
+    assert result.controller == "actuated"
+    assert result.throughput > 200
+
+
+def test_vehicles_that_never_got_in_are_counted(small_net, tmp_path):
+    # 400 vehicles asked to enter within one minute cannot all get in before the end
+    routes = write_trips(tmp_path / "burst.rou.xml", count=400, span=60)
+    burst = custom_map(small_net, [routes], end=120)
+    result = run_episode(burst, "fixed", 1)
+    assert result.never_departed > 0
+    assert result.vehicles == 400
+    # each of them waited at least (end − latest planned departure) = 60 s
+    assert result.mean_delay * result.vehicles >= 60 * result.never_departed
+
+
+def test_bad_files_are_one_line_errors(small_net, tmp_path):
+    with pytest.raises(InvalidInput, match="no such file"):
+        custom_map(tmp_path / "missing.net.xml", [tmp_path / "r.rou.xml"])
+    broken = tmp_path / "broken.net.xml"
+    broken.write_text("<net><edge id='a'>", "utf-8")
+    with pytest.raises(InvalidInput, match="not well-formed"):
+        custom_map(broken, [tmp_path / "r.rou.xml"])
+    routes = tmp_path / "routes.xml"
+    routes.write_text("<additional/>", "utf-8")
+    with pytest.raises(InvalidInput, match="expected <routes>"):
+        custom_map(small_net, [routes])
+    unknown = tmp_path / "unknown.rou.xml"
+    unknown.write_text('<routes><trip id="x" depart="0" from="nowhere" to="A0left0"/></routes>')
+    with pytest.raises(InvalidInput, match="SUMO could not load") as err:
+        run_episode(custom_map(small_net, [unknown], end=10), "fixed", 1)
+    assert "\n" not in str(err.value)
+    with pytest.raises(InvalidInput, match="unknown RESCO map"):
+        resco_map("atlantis")
