@@ -1,7 +1,8 @@
 """Traffic signal control on RESCO maps: every controller × seed, side by side in one run.
 
 Prints one JSON object: per map the bench JSON of ``citybrain traffic bench`` plus, per
-controller, its ratio to max-pressure of the same run and the published / reference anchors.
+controller, its ratio to max-pressure of the same run and the published / reference anchors, and
+for the controllers that switch phases an ambulance's travel time without and with priority.
 Usage:
     python bench/bench_traffic.py [--maps grid4x4,arterial4x4,cologne8,ingolstadt1]
         [--controllers fixed,actuated,max-pressure,citybrain] [--seeds 5] [--workers 2]
@@ -36,13 +37,18 @@ def main() -> None:
     parser.add_argument("--controllers", default="fixed,actuated,max-pressure,citybrain")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--no-emergency", action="store_true", help="skip the ambulance runs")
     args = parser.parse_args()
     controllers = args.controllers.split(",")
     out: dict[str, object] = {"machine": platform.machine(), "cpus": os.cpu_count(), "maps": {}}
     started = time.perf_counter()
     for name in args.maps.split(","):
         result = run_bench(
-            resco_map(name), controllers, list(range(1, args.seeds + 1)), workers=args.workers
+            resco_map(name),
+            controllers,
+            list(range(1, args.seeds + 1)),
+            workers=args.workers,
+            emergency=not args.no_emergency,
         )
         rows = result["controllers"]
         mp = rows.get("max-pressure", {}).get("mean_delay", {}).get("median")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from citybrain.kernel.errors import InvalidInput
+from citybrain.scenarios.traffic.emergency import EmergencyRun
 from citybrain.scenarios.traffic.episode import run_episode
 from citybrain.scenarios.traffic.networks import custom_map, resco_map
 from citybrain.scenarios.traffic.signals import GREEN, transition
@@ -28,14 +29,10 @@ def _program_greens(net: Path, tls: str) -> tuple[set[str], float]:
     return greens, yellow
 
 
-@pytest.mark.parametrize("controller", CHOOSERS)
-def test_only_designed_greens_with_yellow_between_and_timing_respected(small_map, controller):
-    trace: dict[str, list[tuple[float, str]]] = {}
-    result = run_episode(small_map, controller, 1, trace=trace)
-    assert result.throughput > 200
-    assert set(trace) == {"A0", "A1", "B0", "B1"}
+def assert_safe_sequences(net: Path, trace: dict[str, list[tuple[float, str]]]) -> None:
+    """Every state shown is a designed green or the yellow between two; timings respected."""
     for tls, shown in trace.items():
-        greens, yellow = _program_greens(small_map.net, tls)
+        greens, yellow = _program_greens(net, tls)
         assert len(shown) > 4, "the controller never switched"
         for (t0, state), (t1, nxt) in pairwise(shown):
             if state in greens:
@@ -48,6 +45,37 @@ def test_only_designed_greens_with_yellow_between_and_timing_respected(small_map
                 assert t1 - t0 >= yellow
                 prev = next(s for t, s in reversed(shown) if t < t0 and s in greens)
                 assert state == transition(prev, nxt)
+
+
+@pytest.mark.parametrize("controller", CHOOSERS)
+def test_only_designed_greens_with_yellow_between_and_timing_respected(small_map, controller):
+    trace: dict[str, list[tuple[float, str]]] = {}
+    result = run_episode(small_map, controller, 1, trace=trace)
+    assert result.throughput > 200
+    assert set(trace) == {"A0", "A1", "B0", "B1"}
+    assert_safe_sequences(small_map.net, trace)
+
+
+@pytest.mark.parametrize("controller", CHOOSERS)
+def test_ambulance_green_wave_is_safe_and_faster(small_map, controller):
+    without = run_episode(small_map, controller, 1, emergency=EmergencyRun(priority=False))
+    trace: dict[str, list[tuple[float, str]]] = {}
+    with_ = run_episode(
+        small_map, controller, 1, emergency=EmergencyRun(priority=True), trace=trace
+    )
+    before, after = without.extra["emergency"], with_.extra["emergency"]
+    assert before["preempted_signals"] == 0
+    assert after["arrived"] and after["preempted_signals"] >= 1
+    assert after["travel_time_s"] <= before["travel_time_s"]
+    assert after["time_loss_s"] < before["time_loss_s"]
+    assert_safe_sequences(small_map.net, trace)  # pre-emption keeps yellow and minimum green
+    # the ambulance is reported apart: everyone else's count is unchanged
+    assert with_.vehicles == without.vehicles == 300
+
+
+def test_priority_needs_a_controller_that_switches(small_map):
+    with pytest.raises(InvalidInput, match="emergency"):
+        run_episode(small_map, "fixed", 1, emergency=EmergencyRun(priority=True))
 
 
 def test_transition_keeps_common_greens_and_yellows_the_rest():

@@ -1,5 +1,11 @@
-"""The traffic scenario (Art15): signal control on SUMO measured the way RESCO measures it.
+"""The traffic scenario (Art15): adaptive signal control on SUMO, measured the way RESCO does.
 
-Work in progress (issue 5): the delay metric is here; simulation, controllers, the bench CLI
-and the live demo follow.
+- ``networks``: SUMO from the eclipse-sumo wheel, RESCO maps from the sumo-rl wheel, user files.
+- ``episode``: one simulated episode (libsumo), its RESCO delay (``metric``).
+- ``signals``: intersections as controllers see them, and the driver that switches safely.
+- ``controllers`` / ``citybrain_control``: fixed, actuated, max-pressure, CityBrain's own.
+- ``emergency``: the green wave for an ambulance.
+- ``bench`` / ``cli``: ``citybrain traffic bench``, in parallel processes or on Ray.
+
+See docs/traffic.md.
 """

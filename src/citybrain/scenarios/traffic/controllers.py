@@ -1,4 +1,4 @@
-"""Signal controllers: the baselines RESCO compares against, and the registry CityBrain's joins.
+"""Signal controllers: the baselines RESCO compares against, and the frame CityBrain's uses.
 
 Every controller that changes signals does it through :class:`~.signals.SignalDriver`, so each
 shows only the network's own green phases with its yellow and all-red in between.
@@ -7,8 +7,8 @@ shows only the network's own green phases with its yellow and all-red in between
 - ``actuated``: the same phases as SUMO gap-based actuated programs (SUMO's default detectors).
 - ``max-pressure``: Varaiya's max-pressure as published, with the corrections the reference run
   needed: pressure summed per movement (incoming lane → outgoing lane), queues counted up to
-  200 m upstream (some approach lanes are under a metre long), the outgoing lane only just past
-  the junction.
+  200 m upstream (some approach lanes are under a metre long), and on the outgoing side only the
+  halted vehicles of the lane just past the junction.
 """
 
 from __future__ import annotations
@@ -151,12 +151,12 @@ class PhaseChooser(Controller):
 class MaxPressure(PhaseChooser):
     """Max-pressure: the phase whose movements have the largest upstream − downstream queue.
 
-    Decides every 5 s after a minimum green of at least 10 s (the variant closest to the
+    Decides every 3 s after a minimum green of at least 10 s (the variant closest to the
     independent SUMO 1.28 reference on all four development maps; see docs/traffic.md).
     """
 
     name = "max-pressure"
-    decision_interval_s = 5.0
+    decision_interval_s = 3.0
     min_green_s = 10.0
 
     def queues(self, inter: Intersection) -> list[int]:
@@ -167,14 +167,15 @@ class MaxPressure(PhaseChooser):
             for lanes in inter.approach_lanes
         ]
 
-    def pressures(self, inter: Intersection) -> list[int]:
-        """Per green phase: Σ over its movements of (queue in − halted vehicles out)."""
+    def pressures(self, k: int) -> list[float]:
+        """Per green phase of intersection ``k``: Σ over its movements of (queue in − out)."""
+        inter = self.intersections[k]
         queue = np.array(self.queues(inter))
         out = np.fromiter(map(self.lanes.halting, inter.out_lanes), dtype=np.int64)
         return (inter.phase_in @ queue - inter.phase_out @ out).tolist()
 
     def choose(self, k: int, now: float) -> int:
         """Largest pressure wins; the current phase keeps ties."""
-        pressures = self.pressures(self.intersections[k])
+        pressures = self.pressures(k)
         current = self._drivers[k].phase
         return max(range(len(pressures)), key=lambda p: (pressures[p], p == current))

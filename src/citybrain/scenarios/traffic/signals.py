@@ -45,7 +45,8 @@ class Intersection:
     yellow_s: float
     all_red_s: float
     min_green_s: float
-    approach: dict[str, list[str]] = field(default_factory=dict)  # in_lane → lanes up to 200 m
+    # in_lane → {lane up to 200 m upstream: distance from its end to the stop line}
+    approach: dict[str, dict[str, float]] = field(default_factory=dict)
     in_lanes: list[str] = field(default_factory=list)  # distinct, in link order
     out_lanes: list[str] = field(default_factory=list)
     movement_lanes: list[tuple[int, int]] = field(default_factory=list)  # (in index, out index)
@@ -68,10 +69,10 @@ class Intersection:
                 self.phase_out[p, self.movement_lanes[m][1]] += 1
         self.set_approach(self.approach)
 
-    def set_approach(self, approach: dict[str, list[str]]) -> None:
+    def set_approach(self, approach: dict[str, dict[str, float]]) -> None:
         """Record which lanes count towards each incoming lane's queue."""
         self.approach = approach
-        self.approach_lanes = [tuple(approach.get(lane, [lane])) for lane in self.in_lanes]
+        self.approach_lanes = [tuple(approach.get(lane, {lane: 0.0})) for lane in self.in_lanes]
 
 
 def transition(current: str, target: str, *, all_red: bool = False) -> str:
@@ -153,13 +154,14 @@ def _lane_predecessors(sim: Any) -> dict[str, list[str]]:
 
 def _upstream(
     sim: Any, lane: str, preds: dict[str, list[str]], controlled_in: set[str]
-) -> list[str]:
-    """The lane and the lanes feeding it, breadth first, until 200 m of road are covered.
+) -> dict[str, float]:
+    """The lane and the lanes feeding it, breadth first, until 200 m of road are covered,
+    each with the distance from its downstream end to the stop line.
 
     Stops at lanes that are themselves the approach of another traffic light, so a queue is
     counted by the intersection it waits for.
     """
-    lanes = [lane]
+    lanes = {lane: 0.0}  # lane → distance from its downstream end to the stop line
     frontier = [(lane, sim.lane.getLength(lane))]
     while frontier:
         current, covered = frontier.pop(0)
@@ -168,7 +170,7 @@ def _upstream(
         for up in preds.get(current, []):
             if up in lanes or up in controlled_in:
                 continue
-            lanes.append(up)
+            lanes[up] = covered
             frontier.append((up, covered + sim.lane.getLength(up)))
     return lanes
 
