@@ -89,16 +89,20 @@ def applied_revisions(rt: Runtime) -> set[str]:
     return {r.revision for head in heads if head for r in script.iterate_revisions(head, "base")}
 
 
-def start_up(data: Path, timeout_s: float = 120) -> tuple[subprocess.Popen[str], str, str]:
+def start_up(
+    data: Path, timeout_s: float = 120, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str, str]:
     """Run ``citybrain up`` on a free port as a real process (no CITYBRAIN_* settings from the
-    environment); returns the process, its URL and everything it printed before serving."""
+    environment but those in ``env``); returns the process, its URL and everything it printed
+    before serving."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "citybrain.cli", "up", "--data-dir", str(data), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env={k: v for k, v in os.environ.items() if not k.startswith("CITYBRAIN_")}
-        | {"COLUMNS": "200"},
+        | {"COLUMNS": "200"}
+        | (env or {}),
     )
     lines: list[str] = []
     url = None
@@ -115,3 +119,25 @@ def start_up(data: Path, timeout_s: float = 120) -> tuple[subprocess.Popen[str],
         proc.wait(30)
         raise AssertionError("citybrain up never served:\n" + "".join(lines))
     return proc, url, "".join(lines)
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (Linux /proc)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"

@@ -1,6 +1,7 @@
 """What runs beside the HTTP server in ``citybrain up``/``serve``: the ledger checkpointer and
 verifier, the subscription notifier, the provider-quality monitor, the entity stream collectors
-(in process, and MQTT/NATS when configured) and, by default, the demo city.
+(in process, and MQTT/NATS when configured) and, by default, the demo city with its live
+traffic grid (a SUMO child process).
 
 One object starts them in order and stops them in reverse, so nothing is left running.
 """
@@ -141,6 +142,26 @@ class Background:
         )
         city.start()
         self._started(city.stop)
+        if settings.traffic_speed > 0:
+            self._live_traffic()
+
+    def _live_traffic(self) -> None:
+        """The demo's live traffic grid (a child process); failing, it is logged, not fatal."""
+        from citybrain.demo.traffic import start_live_traffic
+
+        rt, settings = self.runtime, self.runtime.settings
+        try:
+            live = start_live_traffic(
+                self.offer,
+                seed=settings.demo_seed,
+                clock=rt.clock,
+                folder=settings.data_dir / "traffic",
+                speed=settings.traffic_speed,
+            )
+        except Exception:  # the city runs on without its live grid
+            log.exception("the live traffic grid did not start")
+            return
+        self._started(live.stop)
 
     def stop(self) -> None:
         """Stop everything started, newest first; failures are logged, not raised."""

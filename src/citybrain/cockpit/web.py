@@ -15,6 +15,8 @@ from markupsafe import Markup
 from pydantic import BaseModel
 
 from citybrain import __version__
+from citybrain.cockpit.traffic_panel import read_panel
+from citybrain.kernel.http import request_id
 from citybrain.kernel.i18n import DEFAULT_LOCALE, LOCALES, negotiate, t
 from citybrain.kernel.runtime import Runtime
 from citybrain.kernel.status import HubStatus, LedgerVerification, hub_status
@@ -192,10 +194,17 @@ def render_page(
     return response
 
 
+def _signed(value: float) -> str:
+    """A whole number with its sign (``+12``, ``−5``, ``0``)."""
+    n = round(value)
+    return f"+{n}" if n > 0 else f"−{-n}" if n < 0 else "0"
+
+
 def render_home(request: Request) -> HTMLResponse:
-    """The home page in the request's locale."""
+    """The home page in the request's locale (with the traffic panel when the hub has one)."""
     runtime, status = _read_status(request)
     settings = runtime.settings
+    traffic = read_panel(runtime, request_id(request))
 
     def build(locale: str) -> dict[str, object]:
         return {
@@ -207,6 +216,8 @@ def render_home(request: Request) -> HTMLResponse:
             "num": "{:,}".format,
             "show_time": _show_time,
             "iso": lambda value: _utc(value).isoformat(),
+            "traffic": traffic,
+            "signed": _signed,
         }
 
     return render_page(request, "home.html", "/", build)

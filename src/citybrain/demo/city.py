@@ -233,6 +233,34 @@ TRAFFIC_SCHEMA: dict[str, Any] = {
         _location(),
     ]
 }
+# The live grid (demo/traffic.py): one schema for its four entity types, so only the fields
+# every type has are required.
+SIGNALS_SCHEMA: dict[str, Any] = {
+    "fields": [
+        _name(),
+        _observed(),
+        _f("controlledBy", "string", "控制器 / Controlled by"),
+        _f("phase", "integer", "当前绿灯相位 / Green phase", minimum=0, maximum=32),
+        _f("phaseState", "string", "信号灯状态 / Signal state", pattern=r"^[rRyYgGsuoO]+$"),
+        _f("signalMode", "string", "灯色阶段 / Stage", enum=["green", "yellow", "all_red"]),
+        _f("queue", "integer", "排队车辆 / Queued vehicles", minimum=0, maximum=2000),
+        _f("refTrafficSignal", "string", "所属路口 / Junction"),
+        _f("laneId", "integer", "车道号 / Lane", minimum=0, maximum=16),
+        _f("intensity", "integer", "车道上车辆 / Vehicles", minimum=0, maximum=1000),
+        _f("averageVehicleSpeed", "number", "平均车速 / Speed (km/h)", minimum=0, maximum=200),
+        _f("congestionIndex", "number", "拥堵指数 / Congestion (0–10)", minimum=0, maximum=10),
+        _f("travelTimeIndex", "number", "拥堵指数（行程时间比）/ Travel time index", minimum=1),
+        _f("vehicles", "integer", "路网车辆 / Vehicles in the grid", minimum=0),
+        _f("controlledIntersections", "integer", "受控路口 / Junctions controlled", minimum=0),
+        _f("simulatedTime", "string", "仿真时刻 / Simulated time", pattern=r"^\d{2}:\d{2}:\d{2}$"),
+        _f("run", "integer", "救护车序号 / Ambulance run", minimum=1),
+        _f("travelTime", "number", "通行时间（秒）/ Travel time (s)", minimum=0),
+        _f("expectedTravelTime", "number", "预计通行时间（秒）/ Expected (s)", minimum=0),
+        _f("timeSavedEstimate", "number", "节省时间估计（秒）/ Time saved, estimate (s)"),
+        _f("preemptedSignals", "integer", "绿波优先路口 / Signals pre-empted", minimum=0),
+        _location(),
+    ]
+}
 AREA_SCHEMA: dict[str, Any] = {
     "fields": [
         _name(),
@@ -336,6 +364,20 @@ DATASETS: tuple[DatasetSpec, ...] = (
         "every two minutes.",
         "transport", ("交通流量", "拥堵指数", "检测器"), ("traffic flow", "congestion", "detector"),
         "PT2M", TRAFFIC_SCHEMA, entity_type="TrafficFlowObserved",
+    ),
+    DatasetSpec(
+        "traffic-signals", "traffic-police",
+        "城市大脑信号控制实时状态", "CityBrain signal control, live",
+        "上城区演示路网（SUMO 仿真，9 个信号路口）在城市大脑控制器下的实时状态：各路口相位与"
+        "排队、进口车道检测器读数、路网拥堵指数（行程时间比），以及最近一辆救护车的绿波通行时间"
+        "与节省时间估计。",
+        "A simulated grid of nine signalised junctions in Shangcheng under CityBrain's controller "
+        "(SUMO): phase and queue per junction, lane detector readings, the grid's congestion "
+        "index (travel time index) and the last ambulance's green-wave travel time with an "
+        "estimate of the time saved.",
+        "transport", ("信号控制", "拥堵指数", "绿波"),
+        ("traffic signals", "congestion", "green wave"),
+        "PT1M", SIGNALS_SCHEMA, entity_type="TrafficSignal",
     ),
     DatasetSpec(
         "public-parking", "parking-operator", "公共停车场泊位实时状态", "Public car park occupancy",

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         True, description="seed and run the demo city in `citybrain up` (never in `serve`)"
     )
     demo_seed: int = Field(20211, description="seed of the demo city's simulated sensors")
+    traffic_speed: float = Field(
+        10.0,
+        ge=0,
+        description="the demo city's live traffic grid: simulated seconds per wall second "
+        "(0 = do not run it)",
+    )
 
     @field_validator("ngsi_context_hosts", "ngsi_notify_hosts", mode="before")
     @classmethod

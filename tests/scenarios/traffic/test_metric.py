@@ -49,6 +49,11 @@ def test_planned_departures_count_vehicles_missing_from_the_tripinfo(tmp_path: P
     assert report.never_departed == 2
     assert report.total_delay == pytest.approx(10.5 + 30 + 45 + 60 + 50)
     assert report.vehicles == 5
+    # an episode that begins at 145: e (due at 150) still counts, but a vehicle planned before
+    # the begin is dropped by SUMO and must not count as never departed (cologne3's routes)
+    early = {**planned, "before-begin": 100.0}
+    report = mean_delay(trips, begin=145, end=200, planned=early)
+    assert report.never_departed == 2 and report.vehicles == 5
 
 
 def test_bad_files_are_named(tmp_path: Path) -> None:
@@ -68,4 +73,5 @@ def test_bad_files_are_named(tmp_path: Path) -> None:
 
 def test_the_scenario_is_discovered_with_its_manifest() -> None:
     traffic = next(p for p in discover(include_entry_points=False) if p.manifest.name == "traffic")
-    assert traffic.manifest.articles == ["Art15"] and traffic.manifest.lifecycle == "draft"
+    assert traffic.manifest.articles == ["Art15"] and traffic.manifest.lifecycle == "evaluating"
+    assert "traffic-signals" in traffic.manifest.datasets

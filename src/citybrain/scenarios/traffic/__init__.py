@@ -6,6 +6,7 @@
 - ``controllers`` / ``citybrain_control``: fixed, actuated, max-pressure, CityBrain's own.
 - ``emergency``: the green wave for an ambulance.
 - ``bench`` / ``cli``: ``citybrain traffic bench``, in parallel processes or on Ray.
+- ``live`` / ``live_grid``: the 3×3 grid that runs in accelerated real time in the demo city.
 
 See docs/traffic.md.
 """

@@ -17,7 +17,8 @@ counts and when it switches:
    fill 60 % of its storage at 7.5 m per vehicle) counts zero — it could not discharge — and
    otherwise downstream queues do not count against it.
 4. **Gap-out extension.** When another phase would win, the current green is kept while a
-   moving vehicle on one of its incoming lanes reaches the stop line within 3 s, up to 60 s.
+   moving vehicle on its approach (any lane ending within 60 m of the stop line: some
+   incoming lanes are a metre long) reaches the stop line within 3 s, up to 60 s.
 5. **No starvation.** A phase that has had demand without a green for 180 s wins regardless.
 
 Every quantity is read from the network and the vehicles on it; nothing is tuned per map. The
@@ -47,6 +48,7 @@ class CityBrainControl(MaxPressure):
     spillback_share = 0.6
     vehicle_space_m = 7.5
     gap_s = 3.0
+    gap_reach_m = 60.0  # approach lanes ending this close to the stop line are searched
     max_green_s = 60.0
     max_red_s = 180.0
 
@@ -79,9 +81,12 @@ class CityBrainControl(MaxPressure):
             lane: sim.lane.getLength(lane) for i in self.intersections for lane in i.in_lanes
         }
         self.shape = [self._shape(i) for i in self.intersections]
+        # per phase: (lane, distance from its end to the stop line, length) of every approach
+        # lane of the phase's incoming lanes that lies within the gap reach of the stop line
         self.green_lanes = [
-            [{i.in_lanes[i.movement_lanes[m][0]] for m in ms} for ms in i.green_movements]
+            [self._gap_lanes(i, {i.in_lanes[i.movement_lanes[m][0]] for m in ms}) for ms in gm]
             for i in self.intersections
+            for gm in [i.green_movements]
         ]
 
     def _shape(self, inter: Intersection) -> tuple[Any, ...]:
@@ -146,14 +151,26 @@ class CityBrainControl(MaxPressure):
         open_ = out < storage
         return (phase_movements @ (demand[movement_in] * open_[movement_out])).tolist()
 
-    def arriving(self, lanes: set[str]) -> int:
-        """Moving vehicles that reach the stop line of ``lanes`` within the gap time."""
+    def _gap_lanes(self, inter: Intersection, in_lanes: set[str]) -> list[tuple[str, float, float]]:
+        reach = self.gap_reach_m
+        return [
+            (lane, offset, self.sim.lane.getLength(lane))
+            for in_lane in sorted(in_lanes)
+            for lane, offset in inter.approach.get(in_lane, {in_lane: 0.0}).items()
+            if offset < reach
+        ]
+
+    def arriving(self, lanes: list[tuple[str, float, float]]) -> int:
+        """Moving vehicles that reach the stop line within the gap time.
+
+        Looks along the approach, not only at the incoming lane: some incoming lanes are a metre
+        long, and the platoon is on the lane before it.
+        """
         total = 0
-        for lane in lanes:
-            length = self.length[lane]
+        for lane, offset, length in lanes:
             for veh in self._lane_vehicles(lane):
                 speed = self._speed(veh)
-                if speed > 1.0 and length - self._position(veh) <= speed * self.gap_s:
+                if speed > 1.0 and offset + length - self._position(veh) <= speed * self.gap_s:
                     total += 1
         return total
 

@@ -29,21 +29,24 @@ class EmergencyRun:
     """Dispatch one emergency vehicle; ``priority`` says whether signals pre-empt for it."""
 
     priority: bool
-    depart_fraction: float = 0.25
+    depart_fraction: float = 0.25  # of the episode, from its begin
 
 
-def dispatch(sim: Any, controller: PhaseChooser, begin: float, end: float, frac: float) -> str:
-    """Add the emergency vehicle on the trip crossing the most signals; returns its route id."""
+def dispatch(sim: Any, controller: PhaseChooser, depart: float, vehicle: str = EMERGENCY_ID) -> str:
+    """Add an emergency vehicle on the loaded trip crossing the most signals; returns its route.
+
+    ``vehicle`` names it (one simulation may dispatch several, each with its own id).
+    """
     controlled = {lane.rsplit("_", 1)[0] for i in controller.intersections for lane in i.in_lanes}
     best: tuple[int, float, tuple[str, ...]] | None = None
     seen: set[tuple[str, str]] = set()
-    for veh in _planned_trips(sim):
+    for trip in _planned_trips(sim):
         if len(seen) >= CANDIDATE_TRIPS:
             break
-        if veh in seen:
+        if trip in seen:
             continue
-        seen.add(veh)
-        route = sim.simulation.findRoute(*veh, vType="DEFAULT_VEHTYPE")
+        seen.add(trip)
+        route = sim.simulation.findRoute(*trip, vType="DEFAULT_VEHTYPE")
         edges = tuple(route.edges)
         if not edges:
             continue
@@ -52,15 +55,14 @@ def dispatch(sim: Any, controller: PhaseChooser, begin: float, end: float, frac:
             best = key
     if best is None:
         raise ValueError("no route for an emergency vehicle in this demand")
-    sim.vehicletype.copy("DEFAULT_VEHTYPE", EMERGENCY_TYPE)
-    sim.vehicletype.setVehicleClass(EMERGENCY_TYPE, "emergency")
-    sim.vehicletype.setColor(EMERGENCY_TYPE, (255, 0, 0, 255))
-    sim.route.add("citybrain-emergency-route", list(best[2]))
-    depart = begin + (end - begin) * frac
-    sim.vehicle.add(
-        EMERGENCY_ID, "citybrain-emergency-route", typeID=EMERGENCY_TYPE, depart=f"{depart:g}"
-    )
-    return "citybrain-emergency-route"
+    if EMERGENCY_TYPE not in sim.vehicletype.getIDList():
+        sim.vehicletype.copy("DEFAULT_VEHTYPE", EMERGENCY_TYPE)
+        sim.vehicletype.setVehicleClass(EMERGENCY_TYPE, "emergency")
+        sim.vehicletype.setColor(EMERGENCY_TYPE, (255, 0, 0, 255))
+    route_id = f"{vehicle}-route"
+    sim.route.add(route_id, list(best[2]))
+    sim.vehicle.add(vehicle, route_id, typeID=EMERGENCY_TYPE, depart=f"{depart:.2f}")
+    return route_id
 
 
 def _planned_trips(sim: Any) -> list[tuple[str, str]]:

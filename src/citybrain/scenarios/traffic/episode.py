@@ -134,7 +134,8 @@ def run_episode(
             ctrl.attach(sim, trace=trace)
             now = sim.simulation.getTime()
             if emergency and isinstance(ctrl, PhaseChooser):
-                dispatch(sim, ctrl, traffic_map.begin, traffic_map.end, emergency.depart_fraction)
+                span = traffic_map.end - traffic_map.begin
+                dispatch(sim, ctrl, traffic_map.begin + span * emergency.depart_fraction)
                 wave = GreenWave(sim, ctrl) if emergency.priority else None
             while now < traffic_map.end:
                 t0 = time.perf_counter()
@@ -153,6 +154,7 @@ def run_episode(
         report = mean_delay(
             tripinfo,
             end=traffic_map.end,
+            begin=traffic_map.begin,
             planned=planned_departures(traffic_map.routes),
             exclude=frozenset({EMERGENCY_ID}),
         )

@@ -87,12 +87,15 @@ def mean_delay(
     tripinfo: Path,
     *,
     end: float,
+    begin: float = float("-inf"),
     planned: Mapping[str, float] | None = None,
     exclude: frozenset[str] = frozenset(),
 ) -> DelayReport:
-    """The RESCO delay of one episode that ran until ``end`` seconds.
+    """The RESCO delay of one episode that ran from ``begin`` until ``end`` seconds.
 
-    ``exclude`` leaves vehicles out (the bench's emergency vehicle, reported on its own).
+    Planned vehicles missing from the tripinfo count only if they were due within the episode
+    (SUMO drops vehicles whose departure lies before ``begin``). ``exclude`` leaves vehicles
+    out (the bench's emergency vehicle, reported on its own).
     """
     root = _parse(Path(tripinfo))
     where = str(tripinfo)
@@ -118,7 +121,7 @@ def mean_delay(
         else:
             arrived += 1
     for vid, depart in (planned or {}).items():
-        if vid not in seen and depart < end:  # waiting to depart, not even in the tripinfo
+        if vid not in seen and begin <= depart < end:  # waiting, not even in the tripinfo
             never += 1
             total += end - depart
     vehicles = arrived + unfinished + never

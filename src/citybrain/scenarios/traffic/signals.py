@@ -189,6 +189,8 @@ class SignalDriver:
         self.mode = "green"  # green | yellow | all_red
         self.since = sim.simulation.getTime()
         self.until = self.since
+        self.next_min_green_s = 0.0  # a controller may ask more than the minimum for the next green
+        self.green_min_s = inter.min_green_s  # the minimum of the green being shown
         self.wake = self.since + inter.min_green_s  # when this intersection next needs attention
         self.hold: int | None = None  # a phase pre-empted for an emergency vehicle
         self._show(inter.greens[0])
@@ -204,7 +206,7 @@ class SignalDriver:
 
     def can_switch(self, now: float) -> bool:
         """True when the current green has run its minimum and a new one may be asked for."""
-        return self.mode == "green" and now - self.since >= self.inter.min_green_s
+        return self.mode == "green" and now - self.since >= self.green_min_s
 
     def request(self, phase: int, now: float) -> None:
         """Ask for green phase ``phase``; ignored unless :meth:`can_switch`."""
@@ -229,5 +231,7 @@ class SignalDriver:
         self.mode = "green"
         self.phase = self.target
         self.since = now
-        self.wake = now + self.inter.min_green_s
+        self.green_min_s = max(self.inter.min_green_s, self.next_min_green_s)
+        self.next_min_green_s = 0.0
+        self.wake = now + self.green_min_s
         self._show(target)
