@@ -49,6 +49,7 @@ def test_bench_runs_controllers_and_seeds_and_writes_json(small_map, tmp_path):
         assert min(delay["per_seed"]) <= delay["median"] <= max(delay["per_seed"])
         assert row["throughput"] > 0 and row["never_departed"] >= 0 and row["wall_s"] > 0
     assert "max-pressure" in done.stdout and "Mean delay" in done.stdout
+    assert "[6/6]" in done.stderr  # progress counts every episode of the run
 
 
 def _fails(*args: str) -> subprocess.CompletedProcess[str]:

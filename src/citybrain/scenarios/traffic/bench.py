@@ -128,9 +128,12 @@ def run_bench(
     workers: int = 2,
     emergency: bool = False,
     ray_address: str | None = None,
-    progress: Callable[[dict[str, Any]], None] | None = None,
+    progress: Callable[[dict[str, Any], int], None] | None = None,
 ) -> dict[str, Any]:
-    """Every controller with every seed on ``traffic_map``; returns the bench JSON."""
+    """Every controller with every seed on ``traffic_map``; returns the bench JSON.
+
+    ``progress`` is called with each episode's result and the number of episodes in all.
+    """
     switching = []
     for name in controllers:  # unknown names fail here, before any process starts
         if isinstance(make_controller(name), PhaseChooser):
@@ -139,21 +142,22 @@ def run_bench(
     jobs: list[Job] = [(data, c, s, None) for c in controllers for s in seeds]
     if emergency:  # each controller that switches phases: an ambulance without and with priority
         jobs += [(data, c, s, flag) for c in switching for s in seeds for flag in (False, True)]
+    report = (lambda result: progress(result, len(jobs))) if progress else None
     if ray_address:
-        results = _run_on_ray(jobs, ray_address, progress)
+        results = _run_on_ray(jobs, ray_address, report)
     elif workers <= 1:
         results = []
         for job in jobs:
             results.append(run_job(job))
-            if progress:
-                progress(results[-1])
+            if report:
+                report(results[-1])
     else:
         results = []
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
             for result in pool.map(run_job, jobs):
                 results.append(result)
-                if progress:
-                    progress(result)
+                if report:
+                    report(result)
     return summarise(traffic_map, results)
 
 

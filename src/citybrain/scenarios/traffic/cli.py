@@ -78,10 +78,8 @@ def bench(
     console = Console(stderr=True)
     locale = lang.value
     done = 0
-    switching = sum(n in ("max-pressure", "citybrain") for n in names) if emergency else 0
-    total = (len(names) + 2 * switching) * len(_seeds(seeds))
 
-    def progress(result: dict[str, Any]) -> None:
+    def progress(result: dict[str, Any], total: int) -> None:
         nonlocal done
         done += 1
         line = t("cli.traffic.episode", locale, done=done, total=total, **result)
