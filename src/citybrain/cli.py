@@ -11,6 +11,8 @@ from rich.console import Console
 from sqlalchemy.exc import OperationalError
 
 from citybrain import __version__
+from citybrain.governance.privacy.cli import app as privacy_app
+from citybrain.governance.retention.cli import app as retention_app
 from citybrain.hub.catalogue.cli import app as catalog_app
 from citybrain.hub.quality.cli import app as quality_app
 from citybrain.kernel import db as kdb
@@ -38,6 +40,8 @@ app.add_typer(user_app, name="user")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(quality_app, name="quality")
 app.add_typer(traffic_app, name="traffic")
+app.add_typer(retention_app, name="retention")
+app.add_typer(privacy_app, name="privacy")
 console = Console()
 err_console = Console(stderr=True)
 

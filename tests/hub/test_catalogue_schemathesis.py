@@ -33,7 +33,7 @@ schema = schemathesis.pytest.from_fixture("catalogue_schema")
 
 @schema.parametrize()
 @settings(
-    max_examples=20,
+    max_examples=12,
     deadline=None,
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from citybrain.api.app import create_app
+from citybrain.governance.retention.service import destroy_expired
 from citybrain.hub.ingest.service import InMemoryDirectory
 from citybrain.kernel.http import governed, public_or_governed
 from citybrain.kernel.runtime import Runtime
@@ -29,6 +32,8 @@ PUBLIC = {
     ("HEAD", "/map"),
     ("GET", "/quality"),
     ("HEAD", "/quality"),
+    ("GET", "/sharing"),
+    ("HEAD", "/sharing"),
 }
 MIN_ROUTES = 60  # a walk that sees fewer routes than the app has would prove nothing
 NGSI = "/ngsi-ld/v1"
@@ -86,7 +91,50 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
     dept = make_org(runtime, 100)
     make_user(runtime, "svc", dept, "service", service_account=True)
     schema = {"fields": [{"name": "a", "type": "string"}]}
-    client.app.state.dataset_directory = InMemoryDirectory({"ds1": (schema, dept)})  # type: ignore[attr-defined]
+    directory = {"ds1": (schema, dept), "share-ds": (schema, dept), "old-ds": (schema, dept)}
+    client.app.state.dataset_directory = InMemoryDirectory(directory)  # type: ignore[attr-defined]
+    # Sharing: a conditional dataset with 12 rows, requests from the city (admin's
+    # organisation): 1, 3 and 4 approved (grants 1, 2 and the sandbox grant 3), 2 left for the
+    # route walk to decide.
+    shared = {
+        "id": "share-ds",
+        "title_zh": "共享数据",
+        "description_zh": "共享数据",
+        "provider_code": dept,
+        "theme": "transport",
+        "update_frequency": "P1D",
+        "schema": {"fields": [{"name": "a", "type": "string"}]},
+        "grade": "general",
+        "sharing": "conditional",
+    }
+    assert client.post("/catalog/datasets", headers=admin_headers, json=shared).status_code == 201
+    r = client.post(
+        "/hub/datasets/share-ds/batches",
+        headers=admin_headers,
+        json=[{"a": f"x{i}"} for i in range(12)],
+    )
+    assert r.status_code == 201, r.text
+    # Retention: a dataset whose one record has outlived its one-day term, destroyed (a
+    # certificate to read), and a term for share-ds to read.
+    old = shared | {"id": "old-ds", "title_zh": "过期数据"}
+    assert client.post("/catalog/datasets", headers=admin_headers, json=old).status_code == 201
+    client.post("/hub/datasets/old-ds/batches", headers=admin_headers, json=[{"a": "y"}])
+    for slug in ("old-ds", "share-ds"):
+        r = client.put(f"/retention/rules/{slug}", headers=admin_headers, json={"days": 1})
+        assert r.status_code == 200, r.text
+    later = runtime.clock() + timedelta(days=2)
+    certificate = destroy_expired(runtime, "old-ds", later).certificate
+    assert certificate is not None
+    ask = {"dataset": "share-ds", "fields": ["a"], "purpose": "statistics"}
+    for n in (1, 2, 3, 4):  # 4: a sandbox grant (grant 3)
+        body = ask | {"mode": "sandbox"} if n == 4 else ask
+        r = client.post("/sharing/requests", headers=admin_headers, json=body)
+        assert r.status_code == 201 and r.json()["id"] == n, r.text
+        if n != 2:
+            r = client.post(
+                f"/sharing/requests/{n}/decision", headers=admin_headers, json={"approve": True}
+            )
+            assert r.status_code == 200, r.text
     bodies = {
         ("POST", "/hub/datasets/{dataset_id}/batches"): [{"a": "x"}],
         ("POST", "/hub/provider-keys"): {
@@ -154,6 +202,15 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
         },
         ("PATCH", NGSI + "/subscriptions/{subscriptionId}"): {"throttling": 5},
         ("POST", "/hub/quality/rounds"): {"threshold": 100},
+        ("POST", "/sharing/requests"): ask,
+        ("POST", "/sharing/requests/{id}/decision"): {"approve": False, "reason": "route walk"},
+        ("POST", "/sharing/grants/{id}/revoke"): {"reason": "route walk"},
+        ("POST", "/sharing/grants/{id}/sandbox"): {
+            "purpose": "statistics",
+            "query": {"aggregates": [{"fn": "count"}]},
+        },
+        ("PUT", "/sharing/budgets/{dataset}"): {"total_epsilon": 2},
+        ("PUT", "/retention/rules/{dataset}"): {"days": 30},
         ("POST", "/auth/password"): {
             "old_password": runtime.admin_password,  # type: ignore[attr-defined]
             "new_password": "another-password-1",
@@ -165,6 +222,7 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
         "/api/3/action/package_show": {"id": "cat-ds"},
         "/api/action/package_show": {"id": "cat-ds"},
         NGSI + "/entities": {"type": "Thing"},
+        "/sharing/grants/{id}/records": {"purpose": "statistics"},
     }
     values = {
         "code": dept,
@@ -194,6 +252,15 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
     overrides = {
         "/policies/{name}/deactivate": {"name": "extra"},
         "/hub/quality/alerts/{id}/ack": {"id": "1"},
+        "/sharing/requests/{id}": {"id": "1"},
+        "/sharing/requests/{id}/decision": {"id": "2"},
+        "/sharing/grants/{id}": {"id": "1"},
+        "/sharing/grants/{id}/records": {"id": "1"},
+        "/sharing/grants/{id}/revoke": {"id": "2"},
+        "/sharing/grants/{id}/sandbox": {"id": "3"},
+        "/sharing/budgets/{dataset}": {"dataset": "share-ds"},
+        "/retention/rules/{dataset}": {"dataset": "share-ds"},
+        "/retention/certificates/{code}": {"code": certificate.code},
     }
     for method, path in routes:
         url = _fill(path, overrides.get(path, values))

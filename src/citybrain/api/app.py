@@ -19,6 +19,11 @@ from citybrain.cockpit import web as cockpit_web
 from citybrain.cockpit.catalogue import install_catalogue
 from citybrain.cockpit.map import install_map
 from citybrain.cockpit.quality import install_quality
+from citybrain.cockpit.sharing_page import install_sharing_page
+from citybrain.governance.retention.api import ROUTERS as RETENTION_ROUTERS
+from citybrain.governance.retention.api import register_gate_actions as retention_actions
+from citybrain.governance.sharing.routes import ROUTERS as SHARING_ROUTERS
+from citybrain.governance.sharing.routes import register_gate_actions as sharing_actions
 from citybrain.hub.catalogue.api import ROUTERS as CATALOGUE_ROUTERS
 from citybrain.hub.catalogue.api import register_gate_actions as catalogue_actions
 from citybrain.hub.catalogue.service import CatalogueDirectory
@@ -204,6 +209,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     quality_actions()
     for quality_router in QUALITY_ROUTERS:
         app.include_router(quality_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
+    sharing_actions()
+    retention_actions()
+    for governance_router in (*SHARING_ROUTERS, *RETENTION_ROUTERS):
+        app.include_router(
+            governance_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY
+        )
     install_entities(app, runtime)
     for entity_router in ENTITY_ROUTERS:
         app.include_router(entity_router, responses=NGSI_PROBLEMS, dependencies=STRICT_QUERY)
@@ -213,4 +224,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_map(app)
     install_quality(app)
     install_catalogue(app)
+    install_sharing_page(app)
     return app

@@ -1,7 +1,7 @@
 """What runs beside the HTTP server in ``citybrain up``/``serve``: the ledger checkpointer and
 verifier, the subscription notifier, the provider-quality monitor, the entity stream collectors
-(in process, and MQTT/NATS when configured) and, by default, the demo city with its live
-traffic grid (a SUMO child process).
+(in process, and MQTT/NATS when configured), governance's jobs (share-request SLA, retention)
+and, by default, the demo city with its live traffic grid (a SUMO child process).
 
 One object starts them in order and stops them in reverse, so nothing is left running.
 """
@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from rich.console import Console
 
+from citybrain.governance.jobs import governance_jobs
 from citybrain.hub.entities.notifier import Notifier
 from citybrain.hub.entities.stream_sink import EntityStreamSink
 from citybrain.hub.quality.monitor import QualityMonitor
@@ -78,6 +79,9 @@ class Background:
             self._demo()
         monitor.start()
         self._started(monitor.stop)
+        jobs = governance_jobs(rt)
+        jobs.start()
+        self._started(jobs.stop)
         return self
 
     def offer(self, message: StreamMessage) -> bool:

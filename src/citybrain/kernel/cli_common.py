@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,16 @@ DataDirOpt = Annotated[
     Path | None, typer.Option("--data-dir", help=both("cli.opt.data_dir"), show_default=False)
 ]
 DbOpt = Annotated[str | None, typer.Option("--db", help=both("cli.opt.db"), show_default=False)]
+
+
+class Lang(StrEnum):
+    """The languages a command prints in."""
+
+    zh = "zh-CN"
+    en = "en"
+
+
+LangOpt = Annotated[Lang | None, typer.Option("--lang", help="zh-CN or en", show_default=False)]
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help=both("cli.opt.config"), show_default=False)
 ]

@@ -5,6 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import citybrain.governance.privacy.budget
+import citybrain.governance.retention.models
+import citybrain.governance.sharing.models
 import citybrain.hub.catalogue.models
 import citybrain.hub.entities.models
 import citybrain.hub.ingest.models

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import timedelta
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -17,7 +16,7 @@ from rich.text import Text
 from citybrain.hub.quality import service
 from citybrain.hub.quality.models import DIMENSIONS, QualityScore
 from citybrain.hub.quality.monitor import QualityMonitor, register_gate_actions
-from citybrain.kernel.cli_common import ConfigOpt, DataDirOpt, DbOpt, open_runtime
+from citybrain.kernel.cli_common import ConfigOpt, DataDirOpt, DbOpt, LangOpt, open_runtime
 from citybrain.kernel.gate import Resource
 from citybrain.kernel.i18n import both, t
 from citybrain.kernel.runtime import SYSTEM_ACTOR
@@ -29,14 +28,6 @@ DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="dataset id (s
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
 
-class Lang(StrEnum):
-    """The languages of the report."""
-
-    zh = "zh-CN"
-    en = "en"
-
-
-LangOpt = Annotated[Lang | None, typer.Option("--lang", help="zh-CN or en", show_default=False)]
 EVIDENCE_LINES = 3
 
 

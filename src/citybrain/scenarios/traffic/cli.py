@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,19 +11,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from citybrain.kernel.cli_common import Lang
 from citybrain.kernel.errors import InvalidInput
 from citybrain.kernel.i18n import both, t
 from citybrain.scenarios.traffic.bench import run_bench
 from citybrain.scenarios.traffic.networks import custom_map, resco_map
 
 app = typer.Typer(help=both("cli.traffic"), no_args_is_help=True)
-
-
-class Lang(StrEnum):
-    """The languages of the table."""
-
-    zh = "zh-CN"
-    en = "en"
 
 
 def _seeds(value: str) -> list[int]:

@@ -1,0 +1,1 @@
+"""Privacy: personal-information detection, masking, k-anonymity, the aggregate sandbox."""

@@ -1,0 +1,1 @@
+"""Sharing: classes in force, requests and grants, masked reads (Art9)."""

@@ -1,0 +1,51 @@
+"""Reading a dataset's records through a grant: its rows, its fields, its masks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from citybrain.governance.privacy.masking import parse_mask_spec
+from citybrain.governance.sharing.models import Grant
+from citybrain.governance.sharing.rows import compile_filter
+from citybrain.hub.ingest.models import DatasetRecord
+
+SHOW = "NONE"  # the mask kind that shows a granted field as it is
+
+
+def mask_spec(grant: Grant, fields: list[str]) -> dict[str, Any]:
+    """Mask per requested field: the grant's mask, or shown as is."""
+    return {name: grant.masks.get(name, SHOW) for name in fields}
+
+
+def read_records(
+    session: Session, grant: Grant, fields: list[str], *, after: int, limit: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Up to ``limit`` masked rows (only ``fields``) after record id ``after``, in id order,
+    and the id to continue after (None at the end). Rows outside the grant's filter are
+    skipped without being returned."""
+    plan = parse_mask_spec(mask_spec(grant, fields), salt=bytes.fromhex(grant.salt))
+    keep = compile_filter(grant.row_filter)
+    out: list[dict[str, Any]] = []
+    cursor = after
+    chunk = limit if keep is None else max(limit, 200)  # a filter may skip rows
+    while len(out) < limit:
+        batch = session.execute(
+            select(DatasetRecord.id, DatasetRecord.payload)
+            .where(DatasetRecord.dataset_id == grant.dataset, DatasetRecord.id > cursor)
+            .order_by(DatasetRecord.id)
+            .limit(chunk)
+        ).all()
+        if not batch:
+            return plan.apply_rows(out), None
+        for rid, payload in batch:
+            cursor = rid
+            if keep is None or keep(payload):
+                out.append(payload)
+                if len(out) == limit:
+                    break
+        if len(batch) < chunk and len(out) < limit:
+            return plan.apply_rows(out), None
+    return plan.apply_rows(out), cursor
