@@ -51,8 +51,9 @@ def _csv(rows: int) -> str:
     lines = ["person_id,name,id_number,phone,birth_date,district,allowance"]
     for n in range(rows):
         body = f"330106{1950 + n % 50:04d}{1 + n % 12:02d}{1 + n % 28:02d}{n % 1000:03d}"
+        number = body + ric.calc_check_digit(body + "0")  # stdnum wants a placeholder digit
         lines.append(
-            f"P{n:06d},张{n},{body + ric.calc_check_digit(body)},1381234{n % 10000:04d},"
+            f"P{n:06d},张{n},{number},1381234{n % 10000:04d},"
             f"{1950 + n % 50}-{1 + n % 12:02d}-{1 + n % 28:02d},区{n % 13},{100 + n % 7}"
         )
     return "\n".join(lines) + "\n"

@@ -13,7 +13,8 @@ from citybrain.hub.ingest.service import InMemoryDirectory
 from citybrain.kernel.http import governed, public_or_governed
 from citybrain.kernel.runtime import Runtime
 from citybrain.ledger.signing import CheckpointSigner
-from tests.helpers import credit_code, make_org, make_user
+from tests.governance.conftest import id_number
+from tests.helpers import bearer, credit_code, make_org, make_user
 
 # Routes that serve no governed data: liveness, the login exchange (ledgered by itself as
 # token.create), the public home page with aggregate counts, and the API description.
@@ -34,6 +35,8 @@ PUBLIC = {
     ("HEAD", "/quality"),
     ("GET", "/sharing"),
     ("HEAD", "/sharing"),
+    ("GET", "/citizen"),
+    ("HEAD", "/citizen"),
 }
 MIN_ROUTES = 60  # a walk that sees fewer routes than the app has would prove nothing
 NGSI = "/ngsi-ld/v1"
@@ -91,7 +94,14 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
     dept = make_org(runtime, 100)
     make_user(runtime, "svc", dept, "service", service_account=True)
     schema = {"fields": [{"name": "a", "type": "string"}]}
-    directory = {"ds1": (schema, dept), "share-ds": (schema, dept), "old-ds": (schema, dept)}
+    # share-ds's one field holds the data subject's ID number, so reads show in the citizen view
+    subject_schema = {"fields": [{"name": "a", "type": "string", "pii": True, "subject": True}]}
+    directory = {
+        "ds1": (schema, dept),
+        "share-ds": (subject_schema, dept),
+        "old-ds": (schema, dept),
+        "rel-ds": (schema, dept),
+    }
     client.app.state.dataset_directory = InMemoryDirectory(directory)  # type: ignore[attr-defined]
     # Sharing: a conditional dataset with 12 rows, requests from the city (admin's
     # organisation): 1, 3 and 4 approved (grants 1, 2 and the sandbox grant 3), 2 left for the
@@ -103,7 +113,7 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
         "provider_code": dept,
         "theme": "transport",
         "update_frequency": "P1D",
-        "schema": {"fields": [{"name": "a", "type": "string"}]},
+        "schema": subject_schema,
         "grade": "general",
         "sharing": "conditional",
     }
@@ -111,17 +121,22 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
     r = client.post(
         "/hub/datasets/share-ds/batches",
         headers=admin_headers,
-        json=[{"a": f"x{i}"} for i in range(12)],
+        json=[{"a": id_number(i)} for i in range(12)],
     )
     assert r.status_code == 201, r.text
     # Retention: a dataset whose one record has outlived its one-day term, destroyed (a
     # certificate to read), and a term for share-ds to read.
-    old = shared | {"id": "old-ds", "title_zh": "过期数据"}
+    old = shared | {"id": "old-ds", "title_zh": "过期数据", "schema": schema}
     assert client.post("/catalog/datasets", headers=admin_headers, json=old).status_code == 201
     client.post("/hub/datasets/old-ds/batches", headers=admin_headers, json=[{"a": "y"}])
     for slug in ("old-ds", "share-ds"):
         r = client.put(f"/retention/rules/{slug}", headers=admin_headers, json={"days": 1})
         assert r.status_code == 200, r.text
+    # A plain dataset with four rows for a k-anonymous release (k=2).
+    rel = shared | {"id": "rel-ds", "title_zh": "开放数据", "schema": schema}
+    assert client.post("/catalog/datasets", headers=admin_headers, json=rel).status_code == 201
+    rows = [{"a": v} for v in ("x1", "x2", "y1", "y2")]
+    client.post("/hub/datasets/rel-ds/batches", headers=admin_headers, json=rows)
     later = runtime.clock() + timedelta(days=2)
     certificate = destroy_expired(runtime, "old-ds", later).certificate
     assert certificate is not None
@@ -211,6 +226,21 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
         },
         ("PUT", "/sharing/budgets/{dataset}"): {"total_epsilon": 2},
         ("PUT", "/retention/rules/{dataset}"): {"days": 30},
+        ("POST", "/citizen/register"): {
+            "name": "citizen1",
+            "id_number": id_number(1),
+            "password": "citizen-password",
+        },
+        ("PUT", "/sharing/lineage/{dataset}"): {"sources": ["old-ds"]},
+        ("POST", "/privacy/datasets/{dataset}/proposal/confirm"): {
+            "columns": {"a": "pii"},
+            "grade": None,
+        },
+        ("POST", "/privacy/datasets/{dataset}/releases"): {
+            "k": 2,
+            "qi": ["a"],
+            "max_suppression": 0,
+        },
         ("POST", "/auth/password"): {
             "old_password": runtime.admin_password,  # type: ignore[attr-defined]
             "new_password": "another-password-1",
@@ -238,6 +268,20 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
         "subscriptionId": "urn:ngsi-ld:Subscription:1",
         "slug": "cat-ds",
     }
+    # A citizen whose record (resident 0) was read through grant 1: one use to object to.
+    r = client.post(
+        "/citizen/register",
+        json={"name": "citizen0", "id_number": id_number(0), "password": "citizen-password"},
+    )
+    assert r.status_code == 201, r.text
+    r = client.get(
+        "/sharing/grants/1/records", headers=admin_headers, params={"purpose": "statistics"}
+    )
+    assert r.status_code == 200, r.text
+    login = client.post("/auth/login", json={"name": "citizen0", "password": "citizen-password"})
+    citizen_headers = bearer(login.json()["access_token"])
+    use_id = client.get("/citizen/me/uses", headers=citizen_headers).json()[0]["id"]
+    bodies[("POST", "/citizen/me/objections")] = {"use_id": use_id, "text": "route walk"}
     routes = [(m, p) for m, p, r in api_routes(runtime) if _uses_gate(r.dependant)]
     # a batch must exist before it is read; logout last: it revokes the token used for the others
     # deletes after everything else, the entity itself after its attribute
@@ -260,6 +304,13 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
         "/sharing/grants/{id}/sandbox": {"id": "3"},
         "/sharing/budgets/{dataset}": {"dataset": "share-ds"},
         "/retention/rules/{dataset}": {"dataset": "share-ds"},
+        "/sharing/lineage/{dataset}": {"dataset": "share-ds"},
+        "/privacy/datasets/{dataset}/profile": {"dataset": "share-ds"},
+        "/privacy/datasets/{dataset}/proposal": {"dataset": "share-ds"},
+        "/privacy/datasets/{dataset}/proposal/confirm": {"dataset": "share-ds"},
+        "/privacy/datasets/{dataset}/releases": {"dataset": "rel-ds"},
+        "/privacy/releases/{id}": {"id": "1"},
+        "/privacy/releases/{id}.csv": {"id": "1"},
         "/retention/certificates/{code}": {"code": certificate.code},
     }
     for method, path in routes:
@@ -270,7 +321,8 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
         r = client.request(
             method,
             url,
-            headers=admin_headers | {"X-Request-ID": rid},
+            headers=(citizen_headers if path.startswith("/citizen/me") else admin_headers)
+            | {"X-Request-ID": rid},
             json=bodies.get((method, path)),
             params=params.get(path) if method == "GET" else None,
         )

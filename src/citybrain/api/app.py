@@ -17,9 +17,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from citybrain import __version__
 from citybrain.cockpit import web as cockpit_web
 from citybrain.cockpit.catalogue import install_catalogue
+from citybrain.cockpit.citizen_page import install_citizen_page
 from citybrain.cockpit.map import install_map
 from citybrain.cockpit.quality import install_quality
 from citybrain.cockpit.sharing_page import install_sharing_page
+from citybrain.governance.citizen.api import ROUTERS as CITIZEN_ROUTERS
+from citybrain.governance.citizen.api import register_gate_actions as citizen_actions
+from citybrain.governance.privacy.api import ROUTERS as PRIVACY_ROUTERS
+from citybrain.governance.privacy.api import register_gate_actions as privacy_actions
 from citybrain.governance.retention.api import ROUTERS as RETENTION_ROUTERS
 from citybrain.governance.retention.api import register_gate_actions as retention_actions
 from citybrain.governance.sharing.routes import ROUTERS as SHARING_ROUTERS
@@ -211,7 +216,10 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.include_router(quality_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
     sharing_actions()
     retention_actions()
-    for governance_router in (*SHARING_ROUTERS, *RETENTION_ROUTERS):
+    citizen_actions()
+    privacy_actions()
+    governance = (*SHARING_ROUTERS, *PRIVACY_ROUTERS, *RETENTION_ROUTERS, *CITIZEN_ROUTERS)
+    for governance_router in governance:
         app.include_router(
             governance_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY
         )
@@ -225,4 +233,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_quality(app)
     install_catalogue(app)
     install_sharing_page(app)
+    install_citizen_page(app)
     return app

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from rich.console import Console
 
 from citybrain.governance.jobs import governance_jobs
+from citybrain.governance.privacy.watch import start_pii_watch
 from citybrain.hub.entities.notifier import Notifier
 from citybrain.hub.entities.stream_sink import EntityStreamSink
 from citybrain.hub.quality.monitor import QualityMonitor
@@ -82,6 +83,8 @@ class Background:
         jobs = governance_jobs(rt)
         jobs.start()
         self._started(jobs.stop)
+        watch = start_pii_watch(rt)  # profiles a dataset for personal information after uploads
+        self._started(watch.stop)
         return self
 
     def offer(self, message: StreamMessage) -> bool:

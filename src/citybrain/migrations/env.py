@@ -5,8 +5,12 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import citybrain.governance.citizen.models
 import citybrain.governance.privacy.budget
+import citybrain.governance.privacy.proposals
+import citybrain.governance.privacy.releases
 import citybrain.governance.retention.models
+import citybrain.governance.sharing.lineage
 import citybrain.governance.sharing.models
 import citybrain.hub.catalogue.models
 import citybrain.hub.entities.models

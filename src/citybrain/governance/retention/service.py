@@ -20,8 +20,10 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from citybrain.governance.citizen.service import record_uses
 from citybrain.governance.retention.models import DestructionCertificate, RetentionRule
 from citybrain.hub.catalogue.models import Dataset
+from citybrain.hub.catalogue.tableschema import subject_field
 from citybrain.hub.ingest.models import DatasetRecord
 from citybrain.kernel.clock import Clock
 from citybrain.kernel.errors import InvalidInput, NotFound
@@ -127,6 +129,7 @@ def destroy_expired(runtime: Runtime, dataset: str, now: datetime | None = None)
             raise NotFound(f"no dataset {dataset!r}", field="dataset")
         provider = ds.provider.code
         cutoff = now - timedelta(days=rule.days)
+        subject = subject_field(ds.table_schema)
         expired = session.execute(
             select(DatasetRecord.id, DatasetRecord.record_key, DatasetRecord.payload).where(
                 DatasetRecord.dataset_id == dataset, DatasetRecord.updated_at < cutoff
@@ -169,6 +172,18 @@ def destroy_expired(runtime: Runtime, dataset: str, now: datetime | None = None)
         signature = runtime.signer.sign(_message(_signed_part(cert)))
         cert.signature = base64.b64encode(signature).decode()
         session.add(cert)
+        if subject:  # the citizens concerned see that their records were destroyed
+            record_uses(
+                session,
+                (payload.get(subject) for _, _, payload in expired),
+                request_id=request_id,
+                dataset=dataset,
+                organisation=runtime.settings.city_code,
+                actor=SYSTEM_ACTOR,
+                action="delete",
+                purpose=purpose,
+                now=now,
+            )
     return RunResult(dataset, cert)
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from sqlalchemy import or_, select
 
+from citybrain.governance.citizen.service import record_uses
 from citybrain.governance.sharing import reads, service, vocab
 from citybrain.governance.sharing.models import Grant, ShareRequest
 from citybrain.governance.sharing.schemas import (
@@ -26,6 +27,7 @@ from citybrain.governance.sharing.schemas import (
     request_out,
 )
 from citybrain.hub.catalogue.service import get_dataset
+from citybrain.hub.catalogue.tableschema import subject_field
 from citybrain.kernel.errors import InvalidInput, NotFound
 from citybrain.kernel.gate import Resource, register_action
 from citybrain.kernel.http import (
@@ -47,6 +49,7 @@ GATE_ACTIONS: dict[str, str] = {
     "data.read": "share",  # rows of a dataset, through a live grant
     "sandbox.query": "use",  # aggregates of a dataset, through a live sandbox grant
     "privacy.budget": "admin",  # set a dataset's differential-privacy budget
+    "lineage.write": "admin",  # record what a dataset is derived from
 }
 OVERSEERS = ("operator", "auditor", "admin")  # see every organisation's requests and grants
 UNKNOWN_GRANT = "sharing-unknown-grant"
@@ -280,8 +283,25 @@ def read_through_grant(
         now=g.runtime.clock(),
     )
     res = Resource("Dataset", grant.dataset, grant.provider)
-    with g.read("data.read", res, purpose=service.ledger_purpose(grant, purpose), context=ctx) as s:
-        rows, nxt = reads.read_records(s, grant, names, after=after, limit=limit)
+    ledger_purpose = service.ledger_purpose(grant, purpose)
+    with g.read("data.read", res, purpose=ledger_purpose, context=ctx) as s:
+        subject = subject_field(get_dataset(s, grant.dataset).table_schema)
+        subjects: list[Any] = [subject] if subject else []
+        rows, nxt = reads.read_records(s, grant, names, after=after, limit=limit, subjects=subjects)
+    if subjects:  # the citizens concerned see this read (after its ledger entry is durable)
+        with g.runtime.factory.begin() as s:
+            record_uses(
+                s,
+                subjects,
+                request_id=g.request_id,
+                dataset=grant.dataset,
+                organisation=g.caller.organisation,
+                actor=g.caller.name,
+                action="share",
+                purpose=ledger_purpose,
+                now=g.runtime.clock(),
+                grant_id=grant.id,
+            )
     return RecordsOut(
         grant=grant.id,
         purpose=purpose,

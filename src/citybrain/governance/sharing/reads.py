@@ -21,11 +21,18 @@ def mask_spec(grant: Grant, fields: list[str]) -> dict[str, Any]:
 
 
 def read_records(
-    session: Session, grant: Grant, fields: list[str], *, after: int, limit: int
+    session: Session,
+    grant: Grant,
+    fields: list[str],
+    *,
+    after: int,
+    limit: int,
+    subjects: list[Any] | None = None,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """Up to ``limit`` masked rows (only ``fields``) after record id ``after``, in id order,
     and the id to continue after (None at the end). Rows outside the grant's filter are
-    skipped without being returned."""
+    skipped without being returned. ``subjects``, when given as ``[field_name]``, is filled
+    with the raw values of that field of the rows returned (the citizens they concern)."""
     plan = parse_mask_spec(mask_spec(grant, fields), salt=bytes.fromhex(grant.salt))
     keep = compile_filter(grant.row_filter)
     out: list[dict[str, Any]] = []
@@ -39,7 +46,7 @@ def read_records(
             .limit(chunk)
         ).all()
         if not batch:
-            return plan.apply_rows(out), None
+            return _finish(plan, out, subjects), None
         for rid, payload in batch:
             cursor = rid
             if keep is None or keep(payload):
@@ -47,5 +54,12 @@ def read_records(
                 if len(out) == limit:
                     break
         if len(batch) < chunk and len(out) < limit:
-            return plan.apply_rows(out), None
-    return plan.apply_rows(out), cursor
+            return _finish(plan, out, subjects), None
+    return _finish(plan, out, subjects), cursor
+
+
+def _finish(plan: Any, rows: list[dict[str, Any]], subjects: list[Any] | None) -> list[Any]:
+    if subjects:
+        name = subjects.pop()
+        subjects.extend(row.get(name) for row in rows)
+    return plan.apply_rows(rows)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from citybrain.governance.privacy.masking import parse_mask_spec
 from citybrain.governance.sharing import vocab
+from citybrain.governance.sharing.lineage import effective_class
 from citybrain.governance.sharing.models import Grant, ShareRequest
 from citybrain.hub.catalogue.models import Dataset
 from citybrain.kernel.clock import Clock, system_clock
@@ -120,7 +121,8 @@ def submit(
         raise InvalidInput(f"mode is one of {', '.join(vocab.MODES)}", field="mode")
     row_filter = vocab.check_row_filter(body.row_filter, set(columns))
     legal_basis = body.legal_basis.strip()
-    if ds.sharing == "none" and not legal_basis:
+    sharing = effective_class(session, ds).effective  # derived data inherits its sources' class
+    if sharing == "none" and not legal_basis:
         raise InvalidInput(
             "this dataset is not shared (不予共享): cite the legal basis of the request",
             field="legal_basis",
@@ -145,7 +147,7 @@ def submit(
     )
     session.add(req)
     session.flush()
-    if ds.sharing == "unconditional":
+    if sharing == "unconditional":
         _grant(session, ds, req, vocab.AUTO_APPROVER, fields, None, req.term_days, [], now)
     return req
 
@@ -207,7 +209,7 @@ def decide(
         req.decided_at, req.decided_by = now, actor
         session.flush()
         return req
-    if ds.sharing == "none" and not decision.accept_legal_basis:
+    if effective_class(session, ds).effective == "none" and not decision.accept_legal_basis:
         raise InvalidInput(
             "不予共享 data is shared only when the provider accepts the cited legal basis",
             field="accept_legal_basis",

@@ -1,8 +1,10 @@
 """Validation of a Frictionless Table Schema (https://specs.frictionlessdata.io/table-schema/).
 
 The schema itself is checked (not data): known field types, unique names, constraints that fit
-the type, a primary key made of existing fields. Two CityBrain extensions per field: ``pii``
-(personal information) and ``sensitive_pii`` (sensitive personal information, implies ``pii``).
+the type, a primary key made of existing fields. Three CityBrain extensions per field: ``pii``
+(personal information), ``sensitive_pii`` (sensitive personal information, implies ``pii``) and
+``subject`` (the field holds the data subject's resident ID number, so that the citizen can see
+who used the record; at most one per schema, implies ``pii``).
 Every error is a 422 naming the path, e.g. ``schema.fields.2.type``.
 """
 
@@ -35,6 +37,7 @@ FIELD_KEYS = {
     "rdfType",
     "pii",
     "sensitive_pii",
+    "subject",
 }
 CONSTRAINT_KEYS = {
     "required",
@@ -128,16 +131,21 @@ def _check_field(raw: Any, path: str) -> dict[str, Any]:
         out["example"] = raw["example"]
     if "constraints" in raw:
         out["constraints"] = _check_constraints(raw["constraints"], ftype, f"{path}.constraints")
-    for key in ("pii", "sensitive_pii"):
+    for key in ("pii", "sensitive_pii", "subject"):
         if key in raw and not isinstance(raw[key], bool):
             raise _fail("must be true or false", f"{path}.{key}")
     sensitive = bool(raw.get("sensitive_pii", False))
-    if sensitive and raw.get("pii") is False:
-        raise _fail("sensitive personal information is personal information", f"{path}.pii")
-    if sensitive or raw.get("pii"):
+    subject = bool(raw.get("subject", False))
+    if (sensitive or subject) and raw.get("pii") is False:
+        raise _fail("this field holds personal information", f"{path}.pii")
+    if subject and ftype != "string":
+        raise _fail("a resident ID number is a string", f"{path}.type")
+    if sensitive or subject or raw.get("pii"):
         out["pii"] = True
     if sensitive:
         out["sensitive_pii"] = True
+    if subject:
+        out["subject"] = True
     return out
 
 
@@ -158,6 +166,8 @@ def validate_table_schema(raw: Any, path: str = "schema") -> dict[str, Any]:
         if field["name"] in seen:
             raise _fail(f"duplicate field name {field['name']!r}", f"{path}.fields.{i}.name")
         seen.add(field["name"])
+        if field.get("subject") and any(f.get("subject") for f in out_fields):
+            raise _fail("only one field holds the data subject", f"{path}.fields.{i}.subject")
         out_fields.append(field)
     out: dict[str, Any] = {"fields": out_fields}
     if "primaryKey" in raw:
@@ -179,6 +189,11 @@ def validate_table_schema(raw: Any, path: str = "schema") -> dict[str, Any]:
     if "$schema" in raw:
         out["$schema"] = raw["$schema"]
     return out
+
+
+def subject_field(schema: dict[str, Any]) -> str | None:
+    """The field holding the data subject's resident ID number, if the schema names one."""
+    return next((f["name"] for f in schema.get("fields", []) if f.get("subject")), None)
 
 
 def pii_fields(schema: dict[str, Any]) -> list[tuple[int, str]]:

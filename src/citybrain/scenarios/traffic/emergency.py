@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from citybrain.kernel.errors import InvalidInput
 from citybrain.scenarios.traffic.controllers import PhaseChooser
 from citybrain.scenarios.traffic.signals import GREEN, SignalDriver
 
@@ -54,7 +55,10 @@ def dispatch(sim: Any, controller: PhaseChooser, depart: float, vehicle: str = E
         if best is None or key[:2] > best[:2]:
             best = key
     if best is None:
-        raise ValueError("no route for an emergency vehicle in this demand")
+        raise InvalidInput(
+            "no route for an emergency vehicle in this demand (no planned trip has a route)",
+            field="emergency",
+        )
     if EMERGENCY_TYPE not in sim.vehicletype.getIDList():
         sim.vehicletype.copy("DEFAULT_VEHTYPE", EMERGENCY_TYPE)
         sim.vehicletype.setVehicleClass(EMERGENCY_TYPE, "emergency")
