@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import inspect
 
 import citybrain.governance.citizen.models
 import citybrain.governance.privacy.budget
@@ -33,7 +34,7 @@ TABLES = {
 
 
 def test_models_match_the_migrations(runtime: Runtime) -> None:
-    assert {"0009", "0010", "0011", "0012", "0013"} <= applied_revisions(runtime)
+    assert {"0009", "0010", "0011", "0012", "0013", "0014"} <= applied_revisions(runtime)
     with runtime.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         diffs = compare_metadata(ctx, Base.metadata)
@@ -41,3 +42,10 @@ def test_models_match_the_migrations(runtime: Runtime) -> None:
     assert names >= TABLES
     ours = [d for d in diffs if any(t in repr(d) for t in TABLES)]
     assert ours == []
+
+
+def test_ledger_entries_are_found_by_request_id(runtime: Runtime) -> None:
+    indexes = inspect(runtime.engine).get_indexes("ledger_entries")
+    assert {"name": "ix_ledger_entries_request_id", "columns": ["request_id"]} in [
+        {"name": i["name"], "columns": i["column_names"]} for i in indexes
+    ]

@@ -36,7 +36,7 @@ class LedgerEntry(LedgerBase):
     purpose: Mapped[str] = mapped_column(String(500))
     decision: Mapped[str] = mapped_column(String(20))
     policy_ids: Mapped[str] = mapped_column(Text)  # JSON array of policy ids
-    request_id: Mapped[str] = mapped_column(String(100))
+    request_id: Mapped[str] = mapped_column(String(100), index=True)  # citizen view, certificates
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,12 +27,13 @@ from citybrain.hub.catalogue.models import Dataset
 from citybrain.hub.catalogue.tableschema import subject_field
 from citybrain.hub.ingest.models import DatasetRecord
 from citybrain.kernel.clock import Clock
-from citybrain.kernel.errors import InvalidInput, NotFound
+from citybrain.kernel.errors import CityBrainError, InvalidInput, NotFound
 from citybrain.kernel.gate import Resource, register_action
 from citybrain.kernel.runtime import SYSTEM_ACTOR, Runtime
 from citybrain.ledger.models import LedgerEntry
 from citybrain.ledger.signing import CheckpointSigner
 
+log = logging.getLogger(__name__)
 DOMAIN = b"citybrain destruction certificate v1\n"
 MAX_DAYS = 36500
 DESTROY_ACTION = "retention.destroy"
@@ -193,7 +195,13 @@ def run_all(runtime: Runtime, now: datetime | None = None) -> list[RunResult]:
         datasets = list(
             session.scalars(select(RetentionRule.dataset).order_by(RetentionRule.dataset))
         )
-    return [destroy_expired(runtime, name, now) for name in datasets]
+    results: list[RunResult] = []
+    for name in datasets:
+        try:
+            results.append(destroy_expired(runtime, name, now))
+        except CityBrainError:  # e.g. a dataset removed from the catalogue: the others go on
+            log.exception("retention of %s failed", name)
+    return results
 
 
 def get_certificate(session: Session, code: str) -> DestructionCertificate:
