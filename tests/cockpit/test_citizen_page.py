@@ -27,7 +27,11 @@ from citybrain.kernel.runtime import Runtime
 from tests.governance.conftest import dataset_body, id_number, residents_csv
 from tests.helpers import bearer, make_org, make_user
 
-SCRIPT = HERE / "static" / "citizen.js"
+# The page's scripts in document order: the shared helpers first (plain deferred scripts, no
+# modules, no inline code).
+SCRIPT_NAMES = ("cockpit_ui.js", "citizen.js")
+SCRIPTS = [HERE / "static" / name for name in SCRIPT_NAMES]
+MAX_SCRIPT_LINES = 600  # the house rule: no god file
 PASSWORD = "citizen-password-1"
 
 
@@ -54,6 +58,11 @@ def page_config(text: str) -> dict[str, Any]:
 
 def scripts(text: str) -> list[str]:
     return re.findall(r"<script\b[^>]*>", text)
+
+
+def script_source() -> str:
+    """Every script the page loads, as one text."""
+    return "\n".join(path.read_text(encoding="utf-8") for path in SCRIPTS)
 
 
 def rights(text: str) -> str:
@@ -89,10 +98,17 @@ def test_page_in_chinese_by_default(tmp_path: Path) -> None:
             "账本记录",
         ):
             assert f">{label}<" in text, label
-        # one script, from this server; no inline code (the CSP would refuse it)
+        # only external scripts from this server, helpers first, each deferred (so they run in
+        # document order); no inline code (the CSP would refuse it)
         found = re.search(r"/static/citizen\.js\?v=([^\"]+)\"", text)
         assert found
-        assert scripts(text) == [f'<script src="/static/citizen.js?v={found.group(1)}" defer>']
+        assert scripts(text) == [
+            f'<script src="/static/{name}?v={found.group(1)}" defer>' for name in SCRIPT_NAMES
+        ]
+        assert re.findall(r"<script\b[^>]*>(.*?)</script>", text, re.S) == [""] * len(SCRIPT_NAMES)
+        # every part of the page's script is loaded by the page
+        parts = {p.name for p in (HERE / "static").glob("citizen*.js")}
+        assert parts == set(SCRIPT_NAMES) - {"cockpit_ui.js"}
         assert 'href="/citizen?lang=en"' in text  # the language switch stays on this page
         config = page_config(text)
         assert config["locale"] == "zh-CN"
@@ -101,7 +117,8 @@ def test_page_in_chinese_by_default(tmp_path: Path) -> None:
         assert config["messages"]["action.delete"] == "到期销毁"
         assert config["messages"]["status.open"] == "处理中"
         assert config["min_password"] == 10 and config["max_text"] == 4000
-        for asset in ("/static/citizen.js", "/static/citizen.css", "/static/cockpit.css"):
+        assets = [f"/static/{name}" for name in SCRIPT_NAMES]
+        for asset in (*assets, "/static/citizen.css", "/static/cockpit.css"):
             assert client.get(asset).status_code == 200, asset
         head = client.head("/citizen")
         assert head.status_code == 200 and head.content == b""
@@ -257,7 +274,7 @@ def test_catalogues_have_the_same_citizen_keys() -> None:
 
 
 def test_every_message_and_element_the_script_reads_exists(tmp_path: Path) -> None:
-    source = SCRIPT.read_text(encoding="utf-8")
+    source = script_source()  # the page's files and the shared helpers
     used = set(re.findall(r'\bmsg\("([a-z_.]+)"', source))
     assert len(used) > 20  # the extraction really finds the script's messages
     messages = citizen_messages("en")
@@ -278,11 +295,15 @@ def test_every_message_and_element_the_script_reads_exists(tmp_path: Path) -> No
 
 
 def test_script_inserts_text_only_and_stays_on_this_server() -> None:
-    source = SCRIPT.read_text(encoding="utf-8")
     unsafe = r"\.(innerHTML|outerHTML)\b|insertAdjacentHTML\(|document\.write|\beval\(|new Function"
-    assert re.findall(unsafe, source) == []
-    assert not re.search(r"https?://", source)  # every request goes to this origin
-    assert "sessionStorage" in source and "localStorage" not in source
+    for path in SCRIPTS:  # every file, the shared helpers included
+        text = path.read_text(encoding="utf-8")
+        assert re.findall(unsafe, text) == [], path.name
+        assert not re.search(r"https?://", text), path.name  # every request goes to this origin
+        assert "localStorage" not in text, path.name
+        assert len(text.splitlines()) <= MAX_SCRIPT_LINES, path.name
+    source = script_source()
+    assert "sessionStorage" in source
     assert "Authorization" in source and "Bearer" in source
     for path in ("/citizen/register", "/auth/login", "/citizen/me/uses", "/citizen/me/uses.csv"):
         assert f'"{path}"' in source, path

@@ -27,7 +27,22 @@ from citybrain.kernel.i18n import catalogue
 from citybrain.kernel.runtime import Runtime
 from tests.helpers import bearer, make_org, make_user
 
-SCRIPT = HERE / "static" / "sharing.js"
+# The page's scripts in document order: the shared helpers first, then the page's core and its
+# parts (each a plain deferred script, no modules, no inline code).
+SCRIPT_NAMES = (
+    "cockpit_ui.js",
+    "sharing.js",
+    "sharing_request.js",
+    "sharing_decide.js",
+    "sharing_grants.js",
+)
+SCRIPTS = [HERE / "static" / name for name in SCRIPT_NAMES]
+MAX_SCRIPT_LINES = 600  # the house rule: no god file
+
+
+def script_source() -> str:
+    """Every script the page loads, as one text."""
+    return "\n".join(path.read_text(encoding="utf-8") for path in SCRIPTS)
 
 
 def page_app(tmp_path: Path) -> FastAPI:
@@ -76,8 +91,16 @@ def test_page_in_chinese_by_default(tmp_path: Path) -> None:
             "可用不可见",
         ):
             assert label in text, label
-        # one script, from this server; no inline code (the CSP would refuse it)
-        assert scripts(text) == [f'<script src="/static/sharing.js?v={_version(text)}" defer>']
+        # only external scripts from this server, helpers first, each deferred (so they run in
+        # document order); no inline code (the CSP would refuse it)
+        version = _version(text)
+        assert scripts(text) == [
+            f'<script src="/static/{name}?v={version}" defer>' for name in SCRIPT_NAMES
+        ]
+        assert re.findall(r"<script\b[^>]*>(.*?)</script>", text, re.S) == [""] * len(SCRIPT_NAMES)
+        # every part of the page's script is loaded by the page
+        parts = {p.name for p in (HERE / "static").glob("sharing*.js")}
+        assert parts == set(SCRIPT_NAMES) - {"cockpit_ui.js"}
         assert 'href="/sharing?lang=en"' in text  # the language switch stays on this page
         config = page_config(text)
         assert config["locale"] == "zh-CN"
@@ -86,7 +109,8 @@ def test_page_in_chinese_by_default(tmp_path: Path) -> None:
         assert config["messages"]["grant.revoked"] == "已撤销"
         assert config["masks"] == [k.value for k in MaskKind]
         assert config["max_term_days"] == vocab.MAX_TERM_DAYS
-        for asset in ("/static/sharing.js", "/static/sharing.css", "/static/cockpit.css"):
+        assets = [f"/static/{name}" for name in SCRIPT_NAMES]
+        for asset in (*assets, "/static/sharing.css", "/static/cockpit.css"):
             assert client.get(asset).status_code == 200, asset
         head = client.head("/sharing")
         assert head.status_code == 200 and head.content == b""
@@ -206,7 +230,7 @@ def test_catalogues_have_the_same_sharing_keys() -> None:
 
 
 def test_every_message_the_script_reads_exists() -> None:
-    source = SCRIPT.read_text(encoding="utf-8")
+    source = script_source()  # the page's files and the shared helpers
     used = set(re.findall(r'\bmsg\("([a-z_.]+)"', source))
     assert len(used) > 40  # the extraction really finds the script's messages
     messages = sharing_messages("en")
@@ -218,9 +242,13 @@ def test_every_message_the_script_reads_exists() -> None:
 
 
 def test_script_inserts_text_only_and_stays_on_this_server() -> None:
-    source = SCRIPT.read_text(encoding="utf-8")
     unsafe = r"\.(innerHTML|outerHTML)\b|insertAdjacentHTML\(|document\.write|\beval\(|new Function"
-    assert re.findall(unsafe, source) == []
-    assert not re.search(r"https?://", source)  # every request goes to this origin
-    assert "sessionStorage" in source and "localStorage" not in source
+    for path in SCRIPTS:  # every file, the shared helpers included
+        text = path.read_text(encoding="utf-8")
+        assert re.findall(unsafe, text) == [], path.name
+        assert not re.search(r"https?://", text), path.name  # every request goes to this origin
+        assert "localStorage" not in text, path.name
+        assert len(text.splitlines()) <= MAX_SCRIPT_LINES, path.name
+    source = script_source()
+    assert "sessionStorage" in source
     assert "Authorization" in source and "Bearer" in source

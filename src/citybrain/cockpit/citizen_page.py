@@ -1,11 +1,12 @@
 """The citizen page (我的数据) at ``/citizen``: a shell without data, driven by the citizen API.
 
 Before sign-in the page shows the register and sign-in forms and the citizen's rights (PIPL
-§24, §44-45), rendered from the locale catalogues. Its script (``static/citizen.js``) registers
-and signs in against ``/citizen/register`` and ``/auth/login`` (the bearer token lives in the
-tab's ``sessionStorage``), then reads ``/citizen/me/...``: the uses of the citizen's records,
-the CSV export and the objections, all through the gate. Every message the script shows comes
-from the catalogues, embedded as a data attribute (the CSP allows no inline script).
+§24, §44-45), rendered from the locale catalogues. Its script (``static/citizen.js``, over the
+shared ``cockpit_ui.js``) registers and signs in against ``/citizen/register`` and
+``/auth/login`` (the bearer token lives in the tab's ``sessionStorage``), then reads
+``/citizen/me/...``: the uses of the citizen's records, the CSV export and the objections, all
+through the gate. Every message the script shows comes from the catalogues, embedded as a data
+attribute (the CSP allows no inline script).
 """
 
 from __future__ import annotations

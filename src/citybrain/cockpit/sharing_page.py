@@ -1,7 +1,8 @@
 """The sharing page (数据共享) at ``/sharing``: a shell without data, driven by the sharing API.
 
-The page itself is public and carries no governed data: its script (``static/sharing.js``)
-signs the user in against ``/auth/login`` (the bearer token lives in the tab's
+The page itself is public and carries no governed data: its script (``static/sharing.js`` and
+its parts ``sharing_request.js``, ``sharing_decide.js``, ``sharing_grants.js``, over the shared
+``cockpit_ui.js``) signs the user in against ``/auth/login`` (the bearer token lives in the tab's
 ``sessionStorage``) and then asks the gated JSON API for datasets, purposes, requests and
 grants, so every read and every decision passes the gate and is ledgered as usual. Everything
 the script shows - labels, states, mask names, errors - comes from the locale catalogues,

@@ -1,16 +1,17 @@
 /* CityBrain citizen page (/citizen): registers and signs in against the API and reads
    /citizen/me/... The bearer token lives in this tab's sessionStorage only. No inline code, no
    innerHTML: every message comes from the page's data-config (the locale catalogues), every
-   value the API returns is inserted as text. */
+   value the API returns is inserted as text. The shared helpers (el, msg, the API client, the
+   problem boxes) come from cockpit_ui.js, loaded before this script. */
 (() => {
   "use strict";
 
+  const UI = window.CityBrainUI;
   const root = document.getElementById("citizen");
-  if (!root) {
+  if (!root || !UI) {
     return;
   }
   const config = JSON.parse(root.getAttribute("data-config") || "{}");
-  const M = config.messages || {};
   const TOKEN_KEY = "citybrain.citizen.token";
 
   const byId = (id) => document.getElementById(id);
@@ -33,75 +34,35 @@
   };
 
   const state = {
-    token: null,
     me: null,
     uses: new Map(), // use id -> use
     generation: 0, // bumps at sign-in and sign-out: late answers of an old session are dropped
   };
 
-  /* ---------- text and DOM helpers ---------- */
+  /* ---------- helpers (cockpit_ui.js) ---------- */
 
-  function has(key) {
-    return Object.prototype.hasOwnProperty.call(M, key);
-  }
-
-  function msg(key, values) {
-    const template = has(key) ? M[key] : key;
-    return String(template).replace(/\{(\w+)\}/g, (whole, name) =>
-      values && Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole,
-    );
-  }
-
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value === null || value === undefined || value === false) {
-        continue;
-      }
-      if (key === "text") {
-        node.textContent = String(value);
-      } else if (key === "class") {
-        node.className = value;
-      } else if (key === "testid") {
-        node.setAttribute("data-testid", value);
-      } else {
-        node.setAttribute(key, value === true ? "" : String(value));
-      }
-    }
-    for (const child of children) {
-      if (child !== null && child !== undefined && child !== false) {
-        node.append(child instanceof Node ? child : String(child));
-      }
-    }
-    return node;
-  }
-
-  function clear(node) {
-    while (node.firstChild) {
-      node.removeChild(node.firstChild);
-    }
-  }
-
-  function show(node, visible) {
-    node.hidden = !visible;
-  }
-
-  function notice(text) {
-    ui.notice.textContent = text || "";
-    show(ui.notice, Boolean(text));
-  }
-
+  const { el, clear, show, Problem, parseTime } = UI;
+  const msg = UI.messages(config.messages);
+  const has = msg.has;
+  const notice = UI.notifier(ui.notice);
   const NONE = () => msg("common.none");
+  const badge = (text, tone, testid) => UI.badge("ct", text, tone, testid);
 
-  /* An API time (UTC; a value without offset is taken as UTC) as a Date, or null. */
-  function parseTime(iso) {
-    if (!iso) {
-      return null;
-    }
-    const text = String(iso);
-    const d = new Date(/(Z|[+-]\d\d:?\d\d)$/.test(text) ? text : `${text}Z`);
-    return Number.isNaN(d.getTime()) ? null : d;
-  }
+  /* Problem boxes: the invalid field takes the focus; a hint follows where the catalogue has one. */
+  const problems = UI.problems(msg, {
+    prefix: "ct",
+    focus: true,
+    hint: (base) => (has(`hint.${base}`) ? msg(`hint.${base}`) : null),
+  });
+  const clearProblem = problems.clear;
+  const showProblem = problems.show;
+  const localProblem = problems.local;
+
+  /* The API with this tab's bearer token; a 401 while signed in ends the session here. */
+  const http = UI.client({ tokenKey: TOKEN_KEY, locale: config.locale, msg, onExpired: () => expire() });
+  const { api, send } = http;
+
+  /* ---------- times ---------- */
 
   const TIME_FORMAT = new Intl.DateTimeFormat(config.locale || "zh-CN", {
     dateStyle: "medium",
@@ -123,135 +84,7 @@
     return value === null || value === undefined ? NONE() : `#${value}`;
   }
 
-  function badge(text, tone, testid) {
-    return el("span", { class: `ct-badge ct-badge--${tone}`, text, testid });
-  }
-
-  /* ---------- the API ---------- */
-
-  class Problem extends Error {
-    constructor(status, body) {
-      super((body && body.detail) || String(status));
-      this.status = status;
-      this.body = body || {};
-    }
-  }
-
-  function headers(accept) {
-    const out = { Accept: accept, "Accept-Language": config.locale || "zh-CN" };
-    if (state.token) {
-      out.Authorization = `Bearer ${state.token}`;
-    }
-    return out;
-  }
-
-  async function send(method, path, body, accept) {
-    const init = { method, headers: headers(accept), cache: "no-store", credentials: "same-origin" };
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    let response;
-    try {
-      response = await fetch(path, init);
-    } catch (err) {
-      throw new Problem(0, { detail: msg("error.network") });
-    }
-    if (!response.ok) {
-      let data = null;
-      try {
-        data = await response.json();
-      } catch (err) {
-        data = null;
-      }
-      if (response.status === 401 && state.token && path !== "/auth/logout") {
-        expire();
-      }
-      throw new Problem(response.status, data || { detail: response.statusText });
-    }
-    return response;
-  }
-
-  async function api(method, path, body) {
-    const response = await send(method, path, body, "application/json");
-    if (response.status === 204) {
-      return null;
-    }
-    try {
-      return await response.json();
-    } catch (err) {
-      return null;
-    }
-  }
-
-  /* ---------- problems next to their form ---------- */
-
-  function fieldBase(field) {
-    return String(field || "").split(/[.[]/)[0];
-  }
-
-  function clearProblem(box, form) {
-    clear(box);
-    show(box, false);
-    if (form) {
-      for (const node of form.querySelectorAll("[aria-invalid]")) {
-        node.removeAttribute("aria-invalid");
-      }
-    }
-  }
-
-  function showProblem(box, err, form) {
-    clearProblem(box, form);
-    const body = (err && err.body) || {};
-    const detail = body.detail || (err && err.message) || "";
-    box.append(el("strong", { class: "ct-problem__title", text: body.title || msg("error.title") }));
-    const field = body.field ? String(body.field) : "";
-    if (field) {
-      const base = fieldBase(field);
-      const label = has(`field.${base}`) ? msg(`field.${base}`) : base;
-      box.append(
-        el("span", {
-          class: "ct-problem__field",
-          testid: "problem-field",
-          "data-field": field,
-          text: msg("error.field", { label, field }),
-        }),
-      );
-      const target = form && form.querySelector(`[data-field="${CSS.escape(base)}"]`);
-      if (target) {
-        target.setAttribute("aria-invalid", "true");
-        target.focus();
-      }
-    }
-    if (detail) {
-      box.append(el("span", { class: "ct-problem__detail", testid: "problem-detail", text: detail }));
-    }
-    const base = fieldBase(field);
-    if (base && has(`hint.${base}`)) {
-      box.append(el("span", { class: "ct-problem__hint", testid: "problem-hint", text: msg(`hint.${base}`) }));
-    }
-    show(box, true);
-  }
-
-  /* A problem found here, before asking the API (same shape as the API's). */
-  function localProblem(field, detail) {
-    return new Problem(422, { title: msg("error.title"), field, detail });
-  }
-
   /* ---------- session ---------- */
-
-  function saveToken(token) {
-    state.token = token;
-    try {
-      if (token) {
-        sessionStorage.setItem(TOKEN_KEY, token);
-      } else {
-        sessionStorage.removeItem(TOKEN_KEY);
-      }
-    } catch (err) {
-      /* storage refused (private mode): the token lives in memory for this page only */
-    }
-  }
 
   function signedOutView() {
     state.generation += 1;
@@ -271,7 +104,7 @@
   }
 
   function expire() {
-    saveToken(null);
+    http.save(null);
     signedOutView();
     notice(msg("signin.expired"));
   }
@@ -283,7 +116,7 @@
       showProblem(box, new Problem(403, { detail: msg("signin.must_change") }), form);
       return false;
     }
-    saveToken(out.access_token);
+    http.save(out.access_token);
     await start();
     return Boolean(state.me);
   }
@@ -342,14 +175,14 @@
 
   async function signOut() {
     notice("");
-    if (state.token) {
+    if (http.token) {
       try {
         await api("POST", "/auth/logout");
       } catch (err) {
         /* the token is dropped here whatever the server says */
       }
     }
-    saveToken(null);
+    http.save(null);
     signedOutView();
     notice(msg("signin.signed_out"));
     ui.signinForm.elements.name.focus();
@@ -610,14 +443,7 @@
   });
   ui.exportButton.addEventListener("click", exportCsv);
 
-  let stored = null;
-  try {
-    stored = sessionStorage.getItem(TOKEN_KEY);
-  } catch (err) {
-    stored = null;
-  }
-  if (stored) {
-    state.token = stored;
+  if (http.restore()) {
     start().then(() => {
       if (!state.me) {
         show(ui.auth, true);
