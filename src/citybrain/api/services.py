@@ -123,6 +123,7 @@ class Background:
             self._started(nats.stop)
 
     def _demo(self) -> None:
+        from citybrain.demo.governance import seed_governance
         from citybrain.demo.runner import DemoCity
         from citybrain.demo.seed import SILENT_FOR, seed_demo
 
@@ -136,8 +137,11 @@ class Background:
             console=self.console,
             progress=self.console is not None,
         )
+        governance = seed_governance(rt, seed=settings.demo_seed, now=now)
         if self.console is not None:
             self.console.print(summary.describe(settings.default_locale))
+            if governance.residents:
+                self.console.print(governance.describe(settings.default_locale))
         assert self.batcher is not None
         self.batcher.wait_idle(120)
         city = DemoCity(
