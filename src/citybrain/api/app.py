@@ -29,12 +29,14 @@ from citybrain.governance.retention.api import ROUTERS as RETENTION_ROUTERS
 from citybrain.governance.retention.api import register_gate_actions as retention_actions
 from citybrain.governance.sharing.routes import ROUTERS as SHARING_ROUTERS
 from citybrain.governance.sharing.routes import register_gate_actions as sharing_actions
+from citybrain.governance.sharing.visibility import grant_rule
 from citybrain.hub.catalogue.api import ROUTERS as CATALOGUE_ROUTERS
 from citybrain.hub.catalogue.api import register_gate_actions as catalogue_actions
 from citybrain.hub.catalogue.service import CatalogueDirectory
 from citybrain.hub.entities.problems import ETSI_ERRORS
 from citybrain.hub.entities.routes import ROUTERS as ENTITY_ROUTERS
 from citybrain.hub.entities.routes import install as install_entities
+from citybrain.hub.entities.visibility import set_hidden_datasets
 from citybrain.hub.ingest.api import router as ingest_router
 from citybrain.hub.ingest.service import GATE_ACTIONS as INGEST_ACTIONS
 from citybrain.hub.quality.api import ROUTERS as QUALITY_ROUTERS
@@ -223,6 +225,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.include_router(
             governance_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY
         )
+    set_hidden_datasets(grant_rule(runtime.clock))  # shared entities of restricted datasets
     install_entities(app, runtime)
     for entity_router in ENTITY_ROUTERS:
         app.include_router(entity_router, responses=NGSI_PROBLEMS, dependencies=STRICT_QUERY)

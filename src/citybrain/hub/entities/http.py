@@ -21,6 +21,7 @@ from citybrain.hub.entities.problems import (
     NgsiError,
     NonexistentTenant,
 )
+from citybrain.hub.entities.visibility import DatasetScope, hidden_datasets
 from citybrain.kernel.gate import Resource
 from citybrain.kernel.http import Governed, is_anonymous
 from citybrain.kernel.identity.models import Organisation
@@ -177,12 +178,19 @@ def open_datasets(runtime: Runtime) -> tuple[str, ...]:
         return tuple(session.scalars(select(Dataset.slug).where(Dataset.open_data.is_(True))))
 
 
-def read_scope(g: Governed, runtime: Runtime, tenant: Tenant) -> tuple[str, dict, tuple | None]:
+def read_scope(
+    g: Governed, runtime: Runtime, tenant: Tenant
+) -> tuple[str, dict, tuple | DatasetScope | None]:
     """(action, context, dataset restriction) for a read: anonymous callers see open data
-    of the shared store only, everyone else what the policies allow on the tenant."""
+    of the shared store only; signed-in callers what the policies allow on the tenant, minus,
+    in the shared store, the entities of restricted datasets they hold no grant for."""
     if is_anonymous(g):
         return "entity.open", {"open_data": True, "shared": tenant.shared}, open_datasets(runtime)
-    return "entity.read", {"shared": tenant.shared}, None
+    if not tenant.shared:
+        return "entity.read", {"shared": False}, None
+    with runtime.reader() as session:
+        hidden = hidden_datasets(session, g.caller)
+    return "entity.read", {"shared": True}, DatasetScope(hidden=hidden) if hidden else None
 
 
 def foreign_ids(runtime: Runtime, tenant: Tenant, owner: str, ids: list[str]) -> bool:

@@ -37,6 +37,7 @@ from citybrain.hub.entities.subscriptions import (
     info_value,
     status_of,
 )
+from citybrain.hub.entities.visibility import hidden_datasets
 from citybrain.kernel.bus.mqtt import connect_and_wait, make_client
 from citybrain.kernel.errors import CityBrainError
 from citybrain.kernel.gate import Resource
@@ -156,6 +157,7 @@ class Notifier:
         self._last: dict[tuple[str, str], datetime] = {}
         self._busy: set[tuple[str, str]] = set()
         self._permits: dict[tuple[str, str], tuple[float, str | None]] = {}
+        self._hidden_cache: dict[str, tuple[float, tuple[str, ...]]] = {}
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._http: httpx.Client | None = None
@@ -282,6 +284,7 @@ class Notifier:
             NgsiEntity.entity_type,
             NgsiEntity.attrs,
             NgsiEntity.scope,
+            NgsiEntity.dataset,
         ).where(NgsiEntity.tenant == tenant)
         found: dict[str, Any] = {}
         wanted = list(ids)
@@ -381,6 +384,18 @@ class Notifier:
         self._permits[(sub.owner, sub.tenant)] = (time.monotonic(), policy)
         return policy
 
+    def _hidden(self, sub: _Sub) -> tuple[str, ...]:
+        """Datasets the owner may not see in the shared store (cached 10 s)."""
+        if sub.tenant:
+            return ()
+        hit = self._hidden_cache.get(sub.owner)
+        if hit and time.monotonic() - hit[0] < 10:
+            return hit[1]
+        with self.runtime.reader() as session:
+            hidden = hidden_datasets(session, caller_for(get_user(session, sub.owner)))
+        self._hidden_cache[sub.owner] = (time.monotonic(), hidden)
+        return hidden
+
     def notification(self, sub: _Sub, rows: list[Any]) -> dict[str, Any]:
         """The Notification of ``rows`` in the subscription's format, attributes and terms."""
         note = sub.doc["notification"]
@@ -410,6 +425,9 @@ class Notifier:
             policy = self._permit(sub)
             if policy is None:
                 self._record(sub.tenant, sub.sub_id, "the owner may no longer read this tenant")
+                return
+            rows = [r for r in rows if r.dataset not in self._hidden(sub)]
+            if not rows:  # nothing the owner may see (restricted datasets without a grant)
                 return
             body = self.notification(sub, rows)
             self._ledger(sub, body, policy, parts)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from citybrain.hub.entities import geo
@@ -16,6 +16,7 @@ from citybrain.hub.entities.context_loader import LOCATION
 from citybrain.hub.entities.models import NgsiEntity
 from citybrain.hub.entities.problems import BadRequestData
 from citybrain.hub.entities.q import QExpr, check_pattern, matches, to_sql
+from citybrain.hub.entities.visibility import DatasetScope, dataset_clause
 
 SCAN_PAGE = 1000
 MAX_ID_PATTERN = 200
@@ -30,7 +31,8 @@ class EntityQuery:
     id_pattern: str | None = None
     q: QExpr | None = None
     geo: geo.GeoQuery | None = None
-    datasets: tuple[str, ...] | None = None  # None: any; (): none (open data only and none open)
+    # None: any; (): none (open data only and none open); a scope hides restricted datasets
+    datasets: tuple[str, ...] | DatasetScope | None = None
 
     @property
     def empty(self) -> bool:
@@ -76,7 +78,7 @@ def _where(
         if pre is not None and _is_location(query.geo, expand):
             clauses.append(pre)
     if query.datasets is not None:
-        clauses.append(NgsiEntity.dataset.in_(query.datasets) if query.datasets else false())
+        clauses.append(dataset_clause(query.datasets, NgsiEntity.dataset))
     return clauses
 
 

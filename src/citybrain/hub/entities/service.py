@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, true, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from citybrain.hub.entities import geo
@@ -26,6 +26,7 @@ from citybrain.hub.entities.problems import (
     OperationNotSupported,
     ResourceNotFound,
 )
+from citybrain.hub.entities.visibility import DatasetScope, dataset_clause
 from citybrain.kernel.db import UTCDateTime
 
 ENTITY_TABLE = NgsiEntity.__table__
@@ -493,13 +494,14 @@ def _error(entity_id: str, exc: Exception) -> dict[str, Any]:
     return {"entityId": entity_id, "error": problem}
 
 
-def _in_datasets(datasets: Sequence[str] | None) -> Any:
-    """No restriction (None), or only entities of these datasets (anonymous: open data)."""
-    return true() if datasets is None else NgsiEntity.dataset.in_(list(datasets))
+def _in_datasets(datasets: Sequence[str] | DatasetScope | None) -> Any:
+    """No restriction (None), only entities of these datasets (anonymous: open data), or a
+    reader's scope (restricted datasets hidden)."""
+    return dataset_clause(datasets, NgsiEntity.dataset)
 
 
 def entity_types(
-    session: Session, tenant: str, datasets: Sequence[str] | None = None
+    session: Session, tenant: str, datasets: Sequence[str] | DatasetScope | None = None
 ) -> list[tuple[str, int]]:
     """(type IRI, entity count) of a tenant (of ``datasets`` only, if given), sorted by type."""
     stmt = (
@@ -514,7 +516,7 @@ def entity_types(
 def attribute_names(
     session: Session,
     tenant: str,
-    datasets: Sequence[str] | None = None,
+    datasets: Sequence[str] | DatasetScope | None = None,
     limit_scan: int = 100_000,
 ) -> dict[str, set[str]]:
     """attribute IRI → the entity type IRIs that carry it (scans at most ``limit_scan`` rows)."""
