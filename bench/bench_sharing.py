@@ -30,7 +30,8 @@ from stdnum.cn import ric, uscc
 from bench.common import PG_URL, database_url
 from citybrain.api.app import create_app
 from citybrain.governance.sharing import reads, service
-from citybrain.governance.sharing.models import Grant
+from citybrain.governance.sharing.api import grant_head, live_facts
+from citybrain.hub.catalogue.models import Dataset
 from citybrain.hub.ingest.models import DatasetRecord
 from citybrain.kernel.config import load_settings
 from citybrain.kernel.gate import Resource
@@ -119,22 +120,14 @@ def _setup(rt: Runtime, rows: int) -> tuple[Governed, Governed, int]:
 
 
 def governed_read(g: Governed, grant_id: int, limit: int) -> list[dict[str, Any]]:
-    """The records route's work without HTTP."""
-    with g.runtime.reader() as s:
-        grant = s.get(Grant, grant_id)
-        s.expunge(grant)
-    ctx = service.use_context(
-        grant,
-        organisation=g.caller.organisation,
-        purpose="statistics",
-        fields=FIELDS,
-        mode="records",
-        now=g.runtime.clock(),
-    )
+    """The records route's work without HTTP (the route's own helpers)."""
+    grant = grant_head(g, grant_id, "data.read")
+    ctx = live_facts(g, grant, purpose="statistics", fields=FIELDS, mode="records")
     res = Resource("Dataset", grant.dataset, grant.provider)
     purpose = service.ledger_purpose(grant, "statistics")
     with g.read("data.read", res, purpose=purpose, context=ctx) as s:
-        rows, _ = reads.read_records(s, grant, FIELDS, after=0, limit=limit)
+        s.scalar(select(Dataset.table_schema).where(Dataset.slug == grant.dataset))
+        rows, _ = reads.read_records(s, grant, FIELDS, after=0, limit=limit, subjects=[])
     return rows
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +27,8 @@ from citybrain.ledger.entry import EntryData
 from citybrain.ledger.service import GroupCommitter, Ledger
 
 SYSTEM_POLICY = "local-operator"
+# Policy context: facts, or a function computing them in the decision's session.
+Context = dict[str, Any] | Callable[[Session], dict[str, Any]] | None
 
 # Fine-grained gate actions and the ledger category (Art16) each one is recorded under.
 ACTIONS: dict[str, str] = {
@@ -142,11 +144,16 @@ class Gate:
         caller: Caller,
         action: str,
         resource: Resource,
-        context: dict[str, Any] | None = None,
+        context: Context = None,
     ) -> Decision:
-        """Ask the policy engine only (no ledger); used by the gate and by benchmarks."""
+        """Ask the policy engine only (no ledger); used by the gate and by benchmarks.
+
+        ``context`` may be a function of the session: facts read in the decision's own session
+        (e.g. a grant's live state), saving a second session."""
         if action not in ACTIONS:
             raise InvalidInput(f"unknown gate action {action!r}", field="action")
+        if callable(context):
+            context = context(session)
         principal = Principal(caller.name, caller.organisation, caller.roles, caller.disabled)
         ref = ResourceRef(
             resource.type, resource.id, self.ancestry.chain(session, resource.organisation)
@@ -258,7 +265,7 @@ class Gate:
         *,
         request_id: str,
         purpose: str = "",
-        context: dict[str, Any] | None = None,
+        context: Context = None,
     ) -> Iterator[Session]:
         """Decide, yield a read-only session for the read, then make its entry durable.
 

@@ -17,7 +17,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from citybrain.kernel.errors import Forbidden, InvalidInput, Unauthenticated
-from citybrain.kernel.gate import Resource
+from citybrain.kernel.gate import Context, Resource
 from citybrain.kernel.identity.service import Caller, resolve_bearer
 from citybrain.kernel.runtime import Runtime
 from citybrain.kernel.schemas import has_nul
@@ -88,7 +88,7 @@ class Governed:
         resource: Resource,
         *,
         purpose: str = "",
-        context: dict[str, Any] | None = None,
+        context: Context = None,
     ) -> AbstractContextManager[Session]:
         """A read: decide, read, and make the entry durable before returning (``Gate.read``)."""
         return self.runtime.gate.read(

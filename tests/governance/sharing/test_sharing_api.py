@@ -179,6 +179,9 @@ def test_reject_needs_a_reason_and_a_decision_is_final(sharing: Sharing) -> None
 def test_revoked_and_expired_grants_are_dead(sharing: Sharing) -> None:
     grant = sharing.request(dataset="assist-unconditional")["grant"]
     other = sharing.request(dataset="assist-unconditional")["grant"]
+    # Read both first: the grants' unchanging facts are now cached, their state must not be.
+    assert sharing.read(grant["id"]).status_code == 200
+    assert sharing.read(other["id"]).status_code == 200
     path = f"/sharing/grants/{grant['id']}/revoke"
     r = sharing.client.post(path, headers=sharing.h("health_clerk"), json={"reason": "x"})
     assert r.status_code == 403

@@ -7,10 +7,13 @@ a foreign caller, a purpose or a field outside the grant is a ledgered denial na
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from citybrain.governance.citizen.service import record_uses
 from citybrain.governance.sharing import reads, service, vocab
@@ -26,6 +29,7 @@ from citybrain.governance.sharing.schemas import (
     grant_out,
     request_out,
 )
+from citybrain.hub.catalogue.models import Dataset
 from citybrain.hub.catalogue.service import get_dataset
 from citybrain.hub.catalogue.tableschema import subject_field
 from citybrain.kernel.errors import InvalidInput, NotFound
@@ -249,6 +253,48 @@ def load_grant(g: Governed, grant_id: int, action: str) -> Grant:
     raise NotFound(f"no grant {grant_id}", field="id")
 
 
+# What never changes in a grant (all but its status and revocation), per database: a use reads
+# only the live status, inside the gate's own session.
+_HEADS: weakref.WeakKeyDictionary[Any, dict[int, Grant]] = weakref.WeakKeyDictionary()
+MAX_HEADS = 10_000
+
+
+def grant_head(g: Governed, grant_id: int, action: str) -> Grant:
+    """The grant's unchanging facts (cached; a detached copy: do not read its status)."""
+    heads = _HEADS.setdefault(g.runtime.engine, {})
+    head = heads.get(grant_id)
+    if head is None:
+        head = load_grant(g, grant_id, action)
+        if len(heads) >= MAX_HEADS:
+            heads.clear()
+        heads[grant_id] = head
+    return head
+
+
+def live_facts(
+    g: Governed, head: Grant, *, purpose: str, fields: list[str], mode: str
+) -> Callable[[Session], dict[str, bool]]:
+    """The policy context of a use, with the grant's status read in the decision's session."""
+
+    def facts(session: Session) -> dict[str, bool]:
+        now = g.runtime.clock()
+        status, expires_at = session.execute(
+            select(Grant.status, Grant.expires_at).where(Grant.id == head.id)
+        ).one()
+        ctx = service.use_context(
+            head,
+            organisation=g.caller.organisation,
+            purpose=purpose,
+            fields=fields,
+            mode=mode,
+            now=now,
+        )
+        ctx["grant_live"] = status == "active" and now < expires_at
+        return ctx
+
+    return facts
+
+
 def _fields(raw: str | None, grant: Grant) -> list[str]:
     if raw is None:
         return list(grant.fields)
@@ -269,23 +315,17 @@ def read_through_grant(
 ) -> RecordsOut:
     """Rows of the granted dataset: only granted fields, only granted rows, masked as granted.
     The ledger entry names the grant and the purpose."""
-    grant = load_grant(g, id, "data.read")
+    grant = grant_head(g, id, "data.read")
     names = _fields(fields, grant)
     after = decode_cursor(cursor) or 0
     if not isinstance(after, int):
         raise InvalidInput("not a valid cursor", field="cursor")
-    ctx = service.use_context(
-        grant,
-        organisation=g.caller.organisation,
-        purpose=purpose,
-        fields=names,
-        mode="records",
-        now=g.runtime.clock(),
-    )
+    ctx = live_facts(g, grant, purpose=purpose, fields=names, mode="records")
     res = Resource("Dataset", grant.dataset, grant.provider)
     ledger_purpose = service.ledger_purpose(grant, purpose)
     with g.read("data.read", res, purpose=ledger_purpose, context=ctx) as s:
-        subject = subject_field(get_dataset(s, grant.dataset).table_schema)
+        schema = s.scalar(select(Dataset.table_schema).where(Dataset.slug == grant.dataset))
+        subject = subject_field(schema or {})
         subjects: list[Any] = [subject] if subject else []
         rows, nxt = reads.read_records(s, grant, names, after=after, limit=limit, subjects=subjects)
     if subjects:  # the citizens concerned see this read (after its ledger entry is durable)
