@@ -16,10 +16,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
-from fastapi.staticfiles import StaticFiles
-from starlette.routing import Mount
 
-from citybrain.cockpit.web import HERE, render_page
+from citybrain.cockpit.web import mount_static, render_page
 from citybrain.kernel.i18n import DEFAULT_LOCALE, catalogue, t
 
 PAGE_PATH = "/citizen"
@@ -67,8 +65,7 @@ def render_citizen(request: Request) -> HTMLResponse:
 
 def install_citizen_page(app: FastAPI) -> None:
     """Add ``/citizen``; mount the cockpit's ``/static`` too unless it is mounted already."""
-    if not any(isinstance(r, Mount) and r.path == "/static" for r in app.routes):
-        app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    mount_static(app)
 
     @app.api_route(PAGE_PATH, methods=["GET", "HEAD"], include_in_schema=False)
     def citizen_page(request: Request) -> HTMLResponse:

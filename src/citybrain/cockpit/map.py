@@ -15,10 +15,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
-from fastapi.staticfiles import StaticFiles
-from starlette.routing import Mount
 
-from citybrain.cockpit.web import HERE, render_page
+from citybrain.cockpit.web import mount_static, render_page
 from citybrain.kernel.i18n import t
 
 ENTITY_TYPES = (
@@ -178,8 +176,7 @@ def render_map(request: Request) -> HTMLResponse:
 
 def install_map(app: FastAPI) -> None:
     """Add ``/map``; mount the cockpit's ``/static`` too unless it is mounted already."""
-    if not any(isinstance(r, Mount) and r.path == "/static" for r in app.routes):
-        app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    mount_static(app)
 
     @app.api_route("/map", methods=["GET", "HEAD"], include_in_schema=False)
     def city_map(request: Request) -> HTMLResponse:

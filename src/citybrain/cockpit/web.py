@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 from pydantic import BaseModel
+from starlette.routing import Mount
 
 from citybrain import __version__
 from citybrain.cockpit.traffic_panel import read_panel
@@ -163,6 +164,12 @@ def request_locale(request: Request, default: str) -> str:
     )
 
 
+def mount_static(app: FastAPI) -> None:
+    """Serve the cockpit's ``/static`` (once, whichever page is installed first)."""
+    if not any(isinstance(r, Mount) and r.path == "/static" for r in app.routes):
+        app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+
 def render_page(
     request: Request,
     template: str,
@@ -225,7 +232,7 @@ def render_home(request: Request) -> HTMLResponse:
 
 def install(app: FastAPI) -> None:
     """Mount the cockpit's static files and add ``/`` (HTML) and ``/status.json``."""
-    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    mount_static(app)
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def home(request: Request) -> HTMLResponse:

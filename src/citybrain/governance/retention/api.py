@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from citybrain.governance.retention import service
 from citybrain.governance.retention.models import DestructionCertificate, RetentionRule
-from citybrain.hub.catalogue.service import provider_of
+from citybrain.hub.catalogue.service import dataset_resource
 from citybrain.kernel.errors import NotFound
 from citybrain.kernel.gate import Resource, register_action
 from citybrain.kernel.http import CursorQuery, GovernedDep, LimitQuery, Page, keyset_page
@@ -72,15 +72,10 @@ def _rule_out(rule: RetentionRule) -> RuleOut:
     )
 
 
-def _dataset_resource(g: GovernedDep, dataset: str) -> Resource:
-    with g.runtime.reader() as session:
-        return Resource("Dataset", dataset, provider_of(session, dataset))
-
-
 @router.put("/retention/rules/{dataset}", response_model=RuleOut)
 def set_rule(dataset: str, body: RuleIn, g: GovernedDep) -> RuleOut:
     """Set how long the dataset's records are kept (the provider or an operator)."""
-    res = _dataset_resource(g, dataset)
+    res = dataset_resource(g.runtime.reader, dataset)
     with g.act("retention.set", res, purpose=f"retention {body.days} d") as session:
         rule = service.set_rule(
             session,
@@ -96,7 +91,7 @@ def set_rule(dataset: str, body: RuleIn, g: GovernedDep) -> RuleOut:
 @router.get("/retention/rules/{dataset}", response_model=RuleOut)
 def get_rule(dataset: str, g: GovernedDep) -> RuleOut:
     """The dataset's retention term."""
-    with g.read("retention.read", _dataset_resource(g, dataset)) as session:
+    with g.read("retention.read", dataset_resource(g.runtime.reader, dataset)) as session:
         rule = session.get(RetentionRule, dataset)
         if rule is None:
             raise NotFound(f"no retention rule for {dataset!r}", field="dataset")

@@ -30,7 +30,7 @@ from citybrain.governance.sharing.schemas import (
     request_out,
 )
 from citybrain.hub.catalogue.models import Dataset
-from citybrain.hub.catalogue.service import get_dataset
+from citybrain.hub.catalogue.service import dataset_resource, get_dataset
 from citybrain.hub.catalogue.tableschema import subject_field
 from citybrain.kernel.errors import InvalidInput, NotFound
 from citybrain.kernel.gate import Resource, register_action
@@ -87,9 +87,7 @@ def list_purposes(g: GovernedDep) -> list[PurposeOut]:
 def create_request(body: ShareRequestIn, g: GovernedDep) -> ShareRequestOut:
     """Ask for a dataset: fields, purpose, legal basis, term, rows, mode. 无条件共享 data is
     granted at once; 有条件共享 waits for the provider; 不予共享 needs an accepted legal basis."""
-    with g.runtime.reader() as session:
-        provider = get_dataset(session, body.dataset).provider.code
-    res = Resource("Dataset", body.dataset, provider)
+    res = dataset_resource(g.runtime.reader, body.dataset)
     purpose = f"request {body.purpose}"
     with g.act("share.request", res, purpose=purpose) as session:
         ds = get_dataset(session, body.dataset)

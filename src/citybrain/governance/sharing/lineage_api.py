@@ -9,8 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from citybrain.governance.sharing import lineage
-from citybrain.hub.catalogue.service import get_dataset
-from citybrain.kernel.gate import Resource
+from citybrain.hub.catalogue.service import dataset_resource, get_dataset
 from citybrain.kernel.http import GovernedDep
 from citybrain.kernel.schemas import Input
 
@@ -49,16 +48,11 @@ def _out(session: Any, eff: lineage.Effective) -> LineageOut:
     )
 
 
-def _resource(g: GovernedDep, dataset: str) -> Resource:
-    with g.runtime.reader() as session:
-        return Resource("Dataset", dataset, get_dataset(session, dataset).provider.code)
-
-
 @router.put("/sharing/lineage/{dataset}", response_model=LineageOut)
 def set_lineage(dataset: str, body: LineageIn, g: GovernedDep) -> LineageOut:
     """Record what a dataset is derived from (its provider or an operator). Shared more openly
     than its strictest source only with a reason, which is kept and shown."""
-    res = _resource(g, dataset)
+    res = dataset_resource(g.runtime.reader, dataset)
     purpose = f"derived from {', '.join(body.sources)}"[:400]
     with g.act("lineage.write", res, purpose=purpose) as session:
         eff = lineage.record_lineage(
@@ -75,5 +69,5 @@ def set_lineage(dataset: str, body: LineageIn, g: GovernedDep) -> LineageOut:
 @router.get("/sharing/lineage/{dataset}", response_model=LineageOut)
 def get_lineage(dataset: str, g: GovernedDep) -> LineageOut:
     """A dataset's sources and the sharing class requests for it are answered by."""
-    with g.read("share.list", _resource(g, dataset)) as session:
+    with g.read("share.list", dataset_resource(g.runtime.reader, dataset)) as session:
         return _out(session, lineage.effective_class(session, get_dataset(session, dataset)))

@@ -34,7 +34,7 @@ from citybrain.governance.sharing.api import load_grant
 from citybrain.governance.sharing.models import Grant
 from citybrain.governance.sharing.rows import compile_filter
 from citybrain.hub.catalogue.models import Dataset
-from citybrain.hub.catalogue.service import get_dataset
+from citybrain.hub.catalogue.service import dataset_resource, get_dataset
 from citybrain.hub.ingest.models import DatasetRecord
 from citybrain.kernel.gate import Resource
 from citybrain.kernel.http import GovernedDep
@@ -176,15 +176,12 @@ def _budget_out(row: PrivacyBudgetRow) -> BudgetOut:
     )
 
 
-def _dataset_res(g: GovernedDep, dataset: str) -> Resource:
-    with g.runtime.reader() as session:
-        return Resource("Dataset", dataset, get_dataset(session, dataset).provider.code)
-
-
 @router.get("/sharing/budgets/{dataset}", response_model=BudgetOut)
 def get_budget(dataset: str, g: GovernedDep) -> BudgetOut:
     """A dataset's privacy budget (ε) for differentially private sandbox queries."""
-    with g.read("share.list", _dataset_res(g, dataset), purpose="privacy budget") as session:
+    with g.read(
+        "share.list", dataset_resource(g.runtime.reader, dataset), purpose="privacy budget"
+    ) as session:
         row = session.get(PrivacyBudgetRow, dataset)
         if row is None:  # not used yet: the default total, nothing spent
             return BudgetOut(
@@ -199,7 +196,7 @@ def get_budget(dataset: str, g: GovernedDep) -> BudgetOut:
 @router.put("/sharing/budgets/{dataset}", response_model=BudgetOut)
 def set_budget(dataset: str, body: BudgetIn, g: GovernedDep) -> BudgetOut:
     """Set a dataset's total privacy budget (the provider or an operator)."""
-    res = _dataset_res(g, dataset)
+    res = dataset_resource(g.runtime.reader, dataset)
     with g.act("privacy.budget", res, purpose=f"total ε {body.total_epsilon}") as session:
         row = budget_row(session, dataset, g.runtime.clock)
         row.total = body.total_epsilon

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from citybrain.hub.catalogue import search as ngram
 from citybrain.hub.catalogue import vocab
@@ -36,6 +36,7 @@ from citybrain.hub.catalogue.tableschema import (
 )
 from citybrain.kernel.clock import Clock, system_clock
 from citybrain.kernel.errors import Conflict, InvalidInput, NotFound
+from citybrain.kernel.gate import Resource
 from citybrain.kernel.http import Page, decode_cursor, encode_cursor
 from citybrain.kernel.identity.models import Organisation
 from citybrain.kernel.identity.service import get_organisation
@@ -136,6 +137,12 @@ def get_dataset(session: Session, slug: str, *, lock: bool = False) -> Dataset:
 def provider_of(session: Session, slug: str) -> str:
     """The provider organisation's code of a dataset (NotFound when there is no such dataset)."""
     return get_dataset(session, slug).provider.code
+
+
+def dataset_resource(reader: sessionmaker[Session], slug: str) -> Resource:
+    """The gate resource of a dataset, under its provider (NotFound naming ``id``)."""
+    with reader() as session:
+        return Resource("Dataset", slug, provider_of(session, slug))
 
 
 class CatalogueDirectory:
