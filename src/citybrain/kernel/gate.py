@@ -270,27 +270,36 @@ class Gate:
         """Decide, yield a read-only session for the read, then make its entry durable.
 
         Nothing of the read may leave the ``with`` block's caller before this returns: the
-        disclosure happens only once its record is committed. A read that raises is not
-        recorded (it disclosed nothing); a denial is recorded and raises Forbidden.
+        disclosure happens only once its record is committed. With a group committer the entry
+        is queued as soon as the decision allows, so its commit overlaps the read; a read that
+        then raises is still recorded (an allowed attempt). Without one, a read that raises is
+        not recorded. A denial is recorded and raises Forbidden.
         """
         with self.reader() as session:
             decision = self.decide(session, caller, action, resource, context)
             if not decision.allowed:
                 session.rollback()
                 raise self._deny(caller, action, resource, purpose, decision, request_id)
-            yield session
-        entry = self._entry(
-            caller.name,
-            caller.organisation,
-            action,
-            resource,
-            purpose,
-            "allow",
-            decision.policy_ids,
-            request_id,
-        )
-        if self.committer is not None:
-            self.committer.submit(entry)
+            entry = self._entry(
+                caller.name,
+                caller.organisation,
+                action,
+                resource,
+                purpose,
+                "allow",
+                decision.policy_ids,
+                request_id,
+            )
+            pending = self.committer.submit_async(entry) if self.committer is not None else None
+            try:
+                yield session
+            except BaseException:
+                if pending is not None:  # recorded all the same: say so before the error leaves
+                    pending.result()
+                    self._publish(entry)
+                raise
+        if pending is not None:
+            pending.result()  # durable before the data leaves
         else:
             with self.factory.begin() as record_session:
                 self.ledger.append(record_session, entry)

@@ -8,7 +8,6 @@ a foreign caller, a purpose or a field outside the grant is a ledgered denial na
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -31,7 +30,6 @@ from citybrain.governance.sharing.schemas import (
 )
 from citybrain.hub.catalogue.models import Dataset
 from citybrain.hub.catalogue.service import dataset_resource, get_dataset
-from citybrain.hub.catalogue.tableschema import subject_field
 from citybrain.kernel.errors import InvalidInput, NotFound
 from citybrain.kernel.gate import Resource, register_action
 from citybrain.kernel.http import (
@@ -269,28 +267,44 @@ def grant_head(g: Governed, grant_id: int, action: str) -> Grant:
     return head
 
 
-def live_facts(
-    g: Governed, head: Grant, *, purpose: str, fields: list[str], mode: str
-) -> Callable[[Session], dict[str, bool]]:
-    """The policy context of a use, with the grant's status read in the decision's session."""
+class LiveFacts:
+    """The policy context of a use, with the grant's status read in the decision's session.
 
-    def facts(session: Session) -> dict[str, bool]:
-        now = g.runtime.clock()
-        status, expires_at = session.execute(
-            select(Grant.status, Grant.expires_at).where(Grant.id == head.id)
+    The same query reads the dataset's metadata version, kept in ``dataset_version`` for the
+    read that follows (e.g. to look up its subject field once per version)."""
+
+    def __init__(
+        self, g: Governed, head: Grant, *, purpose: str, fields: list[str], mode: str
+    ) -> None:
+        self.g, self.head = g, head
+        self.purpose, self.fields, self.mode = purpose, fields, mode
+        self.dataset_version: int | None = None
+
+    def __call__(self, session: Session) -> dict[str, bool]:
+        """Facts as of now (called by the gate inside its session)."""
+        now = self.g.runtime.clock()
+        status, expires_at, self.dataset_version = session.execute(
+            select(Grant.status, Grant.expires_at, Dataset.version)
+            .outerjoin(Dataset, Dataset.slug == Grant.dataset)
+            .where(Grant.id == self.head.id)
         ).one()
         ctx = service.use_context(
-            head,
-            organisation=g.caller.organisation,
-            purpose=purpose,
-            fields=fields,
-            mode=mode,
+            self.head,
+            organisation=self.g.caller.organisation,
+            purpose=self.purpose,
+            fields=self.fields,
+            mode=self.mode,
             now=now,
         )
         ctx["grant_live"] = status == "active" and now < expires_at
         return ctx
 
-    return facts
+
+def live_facts(
+    g: Governed, head: Grant, *, purpose: str, fields: list[str], mode: str
+) -> LiveFacts:
+    """The policy context of a use of ``head`` (see LiveFacts)."""
+    return LiveFacts(g, head, purpose=purpose, fields=fields, mode=mode)
 
 
 def _fields(raw: str | None, grant: Grant) -> list[str]:
@@ -322,8 +336,7 @@ def read_through_grant(
     res = Resource("Dataset", grant.dataset, grant.provider)
     ledger_purpose = service.ledger_purpose(grant, purpose)
     with g.read("data.read", res, purpose=ledger_purpose, context=ctx) as s:
-        schema = s.scalar(select(Dataset.table_schema).where(Dataset.slug == grant.dataset))
-        subject = subject_field(schema or {})
+        subject = reads.dataset_subject(s, grant.dataset, ctx.dataset_version)
         subjects: list[Any] = [subject] if subject else []
         rows, nxt = reads.read_records(s, grant, names, after=after, limit=limit, subjects=subjects)
     if subjects:  # the citizens concerned see this read (after its ledger entry is durable)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from sqlalchemy import select
@@ -10,9 +11,38 @@ from sqlalchemy.orm import Session
 from citybrain.governance.privacy.masking import parse_mask_spec
 from citybrain.governance.sharing.models import Grant
 from citybrain.governance.sharing.rows import compile_filter
+from citybrain.hub.catalogue.models import Dataset
+from citybrain.hub.catalogue.tableschema import subject_field
 from citybrain.hub.ingest.models import DatasetRecord
 
 SHOW = "NONE"  # the mask kind that shows a granted field as it is
+
+
+# Subject field per (dataset, metadata version), per database: a schema only changes with a
+# new version, so a read looks it up once per version.
+_SUBJECTS: weakref.WeakKeyDictionary[Any, dict[tuple[str, int], str | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def dataset_subject(session: Session, slug: str, version: int | None) -> str | None:
+    """The field naming the data subject in ``slug``'s schema at ``version`` (None: none)."""
+    if version is None:
+        return None
+    cache = _SUBJECTS.setdefault(session.get_bind(), {})
+    key = (slug, version)
+    if key not in cache:
+        schema = session.scalar(
+            select(Dataset.table_schema).where(Dataset.slug == slug, Dataset.version == version)
+        )
+        if schema is None:  # changed meanwhile: answer without caching
+            return subject_field(
+                session.scalar(select(Dataset.table_schema).where(Dataset.slug == slug)) or {}
+            )
+        if len(cache) >= 10_000:
+            cache.clear()
+        cache[key] = subject_field(schema)
+    return cache[key]
 
 
 def mask_spec(grant: Grant, fields: list[str]) -> dict[str, Any]:

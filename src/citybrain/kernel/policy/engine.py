@@ -102,6 +102,9 @@ class PolicyEngine:
         self._refresh_s = refresh_s
         self._clock = clock
         self.texts: dict[str, str] = {}
+        # Decisions of the loaded policy set: a pure function of (principal, action, resource,
+        # context) — entities are built from the first three only — so a repeat is looked up.
+        self._memo: dict[Any, Decision] = {}
 
     def invalidate(self) -> None:
         """Force a reload on the next decision (call after changing policies)."""
@@ -127,6 +130,7 @@ class PolicyEngine:
                     for p in rows
                 }
                 self._policy_set = cedarpy.PolicySet.from_str("\n\n".join(texts.values()))
+                self._memo = {}
                 self.texts = texts
                 self._stamp = stamp
             self._checked_at = now
@@ -150,7 +154,31 @@ class PolicyEngine:
         resource: ResourceRef,
         context: dict[str, Any] | None = None,
     ) -> Decision:
-        """Decide with the policy set already in memory (no database access)."""
+        """Decide with the policy set already in memory (no database access).
+
+        Repeats of the same request against the same policy set are answered from memory."""
+        memo = self._memo  # read before the set: a reload assigns the set, then a new memo
+        policy_set = self._policy_set
+        key = _memo_key(principal, action, resource, context)
+        if key is not None:
+            hit = memo.get(key)
+            if hit is not None:
+                return hit
+        decision = self._evaluate(policy_set, principal, action, resource, context)
+        if key is not None:
+            if len(memo) >= MEMO_SIZE:
+                memo.clear()
+            memo[key] = decision
+        return decision
+
+    @staticmethod
+    def _evaluate(
+        policy_set: Any,
+        principal: Principal,
+        action: str,
+        resource: ResourceRef,
+        context: dict[str, Any] | None,
+    ) -> Decision:
         entities = entities_handle(principal, resource)
         request = {
             "principal": f'{NS}::User::"{principal.name}"',
@@ -158,12 +186,28 @@ class PolicyEngine:
             "resource": f'{NS}::{resource.type}::"{resource.id}"',
             "context": context or {},
         }
-        result = cedarpy.is_authorized(request, self._policy_set, entities)
+        result = cedarpy.is_authorized(request, policy_set, entities)
         names = result.diagnostics.id_annotations_by_reason
         ids = tuple(sorted(names.get(r, r) for r in result.diagnostics.reasons))
         if not result.allowed and not ids:
             ids = (DEFAULT_DENY,)
         return Decision(result.allowed, ids, tuple(result.diagnostics.errors))
+
+
+MEMO_SIZE = 16_384
+_SCALARS = (str, bool, int, float, type(None))
+
+
+def _memo_key(
+    principal: Principal, action: str, resource: ResourceRef, context: dict[str, Any] | None
+) -> tuple[Any, ...] | None:
+    """A hashable key for the request, or None when the context holds more than scalars."""
+    if not context:
+        return (principal, action, resource)
+    if not all(isinstance(v, _SCALARS) for v in context.values()):
+        return None
+    items = tuple((k, v.__class__, v) for k, v in sorted(context.items()))  # True is not 1
+    return (principal, action, resource, items)
 
 
 @lru_cache(maxsize=8192)
