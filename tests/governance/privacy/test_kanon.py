@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from fractions import Fraction
+from typing import Any
 from unittest.mock import patch
 
 import numpy as np
@@ -19,7 +20,7 @@ from pycanon import anonymity
 
 from citybrain.governance.privacy import kanon
 from citybrain.governance.privacy.hierarchy import Hierarchy, from_rows, hierarchies_for
-from citybrain.governance.privacy.kanon import KAnonResult, anonymise
+from citybrain.governance.privacy.kanon import KAnonReport, KAnonResult, anonymise
 from citybrain.kernel.errors import InvalidInput
 
 AGE = from_rows(
@@ -32,6 +33,9 @@ HAND = {
     "sex": ["M", "M", "M", "F", "F", "F", "M"],
     "disease": ["flu", "flu", "flu", "cold", "flu", "hiv", "cold"],
 }
+
+
+WEIGHTS = (Fraction(1), Fraction(2), Fraction(7, 3))
 
 
 def frame(result: KAnonResult) -> pd.DataFrame:
@@ -75,15 +79,16 @@ def oracle(
     sensitive: str | None,
     l_div: int | None,
     max_supp: int,
-) -> dict[tuple[int, ...], tuple[int, Fraction]]:
-    """Every anonymous node -> (suppressed rows, exact loss)."""
+    weight: Fraction = Fraction(1),
+) -> dict[tuple[int, ...], tuple[int, Fraction, Fraction]]:
+    """Every anonymous node -> (suppressed rows, exact loss, exact objective with ``weight``)."""
     n = len(columns[qi[0]])
     heights = [hs[q].height for q in qi]
     out = {}
     for node, s in suppression(columns, qi, hs, k, sensitive, l_div).items():
         if s <= max_supp:
             prec = sum(Fraction(lv, h) for lv, h in zip(node, heights, strict=True)) / len(qi)
-            out[node] = (s, ((n - s) * prec + s) / n)
+            out[node] = (s, ((n - s) * prec + s) / n, ((n - s) * prec + weight * s) / n)
     return out
 
 
@@ -95,31 +100,38 @@ def check_against_oracle(
     sensitive: str | None,
     l_div: int | None,
     max_suppression: float,
-) -> None:
+    weight: Fraction = Fraction(1),
+) -> KAnonReport | None:
+    """The search's node is the oracle's optimum for the objective with ``weight`` (passed as
+    given: the default when 1, an int when whole, else a float); the report, or None."""
     n = len(columns["id"])
     max_supp = math.floor(round(max_suppression * n, 9))
-    good = oracle(columns, qi, hs, k, sensitive, l_div, max_supp)
+    good = oracle(columns, qi, hs, k, sensitive, l_div, max_supp, weight)
+    kwargs: dict[str, Any] = {"sensitive": sensitive, "l_diversity": l_div}
+    kwargs["max_suppression"] = max_suppression
+    if weight != 1:
+        whole = weight.denominator == 1
+        kwargs["suppression_weight"] = int(weight) if whole else float(weight)
     if not good:
         with pytest.raises(InvalidInput) as err:
-            anonymise(columns, qi, hs, k, sensitive=sensitive, l_diversity=l_div,
-                      max_suppression=max_suppression)  # fmt: skip
+            anonymise(columns, qi, hs, k, **kwargs)
         assert err.value.field == "k"
-        return
-    result = anonymise(
-        columns, qi, hs, k, sensitive=sensitive, l_diversity=l_div, max_suppression=max_suppression
-    )
+        return None
+    result = anonymise(columns, qi, hs, k, **kwargs)
     rep = result.report
     node = tuple(rep.levels[q] for q in qi)
-    best = min(loss for _, loss in good.values())
+    best = min(objective for _, _, objective in good.values())
     assert node in good, "the chosen node is not anonymous"
-    assert good[node][1] == best, "a node with lower loss is anonymous"
-    assert node == min(good, key=lambda nd: (good[nd][1], sum(nd), nd)), "ties: fewest levels"
+    assert good[node][2] == best, "a node with lower objective is anonymous"
+    assert node == min(good, key=lambda nd: (good[nd][2], sum(nd), nd)), "ties: fewest levels"
     assert rep.suppressed == good[node][0] <= max_supp
-    assert abs(rep.loss - float(best)) < 1e-9
-    # minimality: no anonymous predecessor has lower or equal loss
-    for other, (_, loss) in good.items():
+    assert rep.suppression_weight == float(weight)
+    assert abs(rep.objective - float(best)) < 1e-9
+    assert abs(rep.loss - float(good[node][1])) < 1e-9  # unweighted, whatever the weight
+    # minimality: no anonymous predecessor has lower or equal objective
+    for other, (_, _, objective) in good.items():
         if other != node and all(a <= b for a, b in zip(other, node, strict=True)):
-            assert loss > best
+            assert objective > best
             assert max_suppression > 0  # without suppression the optimum is minimal
     # the output: same columns, suppressed rows gone, QIs generalised, pycanon agrees
     assert list(result.columns) == list(columns)
@@ -136,6 +148,7 @@ def check_against_oracle(
     assert rep.classes == len(df.groupby(qi))
     if sensitive:
         assert anonymity.l_diversity(df, qi, [sensitive]) >= l_div
+    return rep
 
 
 # -- hand-checkable tables --------------------------------------------------------------------
@@ -181,13 +194,50 @@ def test_hand_checked_l_diversity() -> None:
     assert result.report.suppressed == 0
     df = frame(result)
     assert anonymity.l_diversity(df, ["age", "sex"], ["disease"]) == 2
-    check_against_oracle(HAND, ["age", "sex"], hs, 2, "disease", 2, 0.15)
+    for w in WEIGHTS:
+        check_against_oracle(HAND, ["age", "sex"], hs, 2, "disease", 2, 0.15, w)
 
 
 def test_hand_checked_against_oracle() -> None:
     for ms in (0, 0.15, 0.3, 0.5):
         for k in (2, 3, 4):
-            check_against_oracle(HAND, ["age", "sex"], {"age": AGE, "sex": SEX}, k, None, None, ms)
+            for w in WEIGHTS:
+                hs = {"age": AGE, "sex": SEX}
+                check_against_oracle(HAND, ["age", "sex"], hs, k, None, None, ms, w)
+
+
+def test_suppression_weight_prefers_generalising() -> None:
+    hs = {"age": AGE, "sex": SEX}
+    default = anonymise(HAND, ["age", "sex"], hs, 2, max_suppression=0.15)
+    one = anonymise(HAND, ["age", "sex"], hs, 2, max_suppression=0.15, suppression_weight=1)
+    assert one.columns == default.columns
+    assert one.report.to_dict() | {"seconds": 0} == default.report.to_dict() | {"seconds": 0}
+    assert default.report.suppression_weight == 1.0
+    assert default.report.objective == default.report.loss
+    # w = 1: (20-29/30-39, sex) suppresses the lone 35-year-old man, objective (6 * 1/4 + 1) / 7.
+    # (*, sex) suppresses nothing at objective 1/2 = 3.5 / 7: it wins once 1.5 + w > 3.5, w > 2
+    assert default.report.levels == {"age": 1, "sex": 0} and default.report.suppressed == 1
+    tie = anonymise(HAND, ["age", "sex"], hs, 2, max_suppression=0.15, suppression_weight=2)
+    assert tie.report.levels == {"age": 1, "sex": 0}  # equal objective: fewer levels win
+    assert tie.report.objective == pytest.approx(0.5) and tie.report.loss == pytest.approx(2.5 / 7)
+    five = anonymise(HAND, ["age", "sex"], hs, 2, max_suppression=0.15, suppression_weight=5)
+    rep = five.report
+    assert rep.levels == {"age": 2, "sex": 0}  # more general than the w = 1 node
+    assert rep.suppressed == 0 < default.report.suppressed and rep.rows_out == 7
+    assert rep.suppression_weight == 5.0 and rep.objective == rep.loss == 0.5
+    assert rep.loss > default.report.loss  # more rows kept at some loss
+    assert five.columns["id"] == HAND["id"]
+    for w in ("7/3", "2.5", Fraction(5, 2), 2.5):  # exact fractions, decimal strings, floats
+        got = anonymise(HAND, ["age", "sex"], hs, 2, max_suppression=0.15, suppression_weight=w)
+        assert got.report.levels == {"age": 2, "sex": 0}
+        assert got.report.suppression_weight == float(Fraction(w))
+
+
+def test_weighted_search_needs_a_weight_of_at_least_one() -> None:
+    qis = [kanon._encode(HAND["age"], AGE)]
+    checker = kanon._Checker(qis, None, 2, 1)
+    with pytest.raises(ValueError, match="at least 1"):
+        kanon._Search(checker, kanon._Lattice([AGE.height]), 7, 1, Fraction(1, 2))
 
 
 def test_impossible_raises_on_k() -> None:
@@ -216,6 +266,15 @@ def test_impossible_raises_on_k() -> None:
         ({"qi": ["age", "weight"]}, "qi", "weight"),
         ({"qi": []}, "qi", "at least one"),
         ({"qi": ["age", "age"]}, "qi", "twice"),
+        ({"suppression_weight": 0.5}, "suppression_weight", "from 1 to 1000"),
+        ({"suppression_weight": 0}, "suppression_weight", "from 1 to 1000"),
+        ({"suppression_weight": 1001}, "suppression_weight", "from 1 to 1000"),
+        ({"suppression_weight": float("nan")}, "suppression_weight", "nan"),
+        ({"suppression_weight": float("inf")}, "suppression_weight", "inf"),
+        ({"suppression_weight": "abc"}, "suppression_weight", "'abc'"),
+        ({"suppression_weight": "0.999"}, "suppression_weight", "from 1 to 1000"),
+        ({"suppression_weight": True}, "suppression_weight", "True"),
+        ({"suppression_weight": None}, "suppression_weight", "None"),
     ],
 )
 def test_validation(kwargs: dict[str, object], field: str, words: str) -> None:
@@ -279,9 +338,16 @@ def test_random_tables_match_the_oracle(case: dict[str, object]) -> None:
             stack.enter_context(patch.object(kanon, "_bincount_limit", lambda m: 0))
         if case["path"] == "unique":
             stack.enter_context(patch.object(kanon, "_KEY_LIMIT", 64))
-        check_against_oracle(
-            columns, qi, hs, case["k"], case["sensitive"], case["l_div"], case["max_suppression"]
-        )  # type: ignore[arg-type]
+        suppressed = []
+        for w in WEIGHTS:
+            rep = check_against_oracle(
+                columns, qi, hs, case["k"], case["sensitive"], case["l_div"],
+                case["max_suppression"], w,
+            )  # type: ignore[arg-type]  # fmt: skip
+            suppressed.append(rep.suppressed if rep else None)
+        # a larger weight never suppresses more: (w2 - w1)(s2 - s1) <= 0 at both optima
+        found = [s for s in suppressed if s is not None]
+        assert found == sorted(found, reverse=True)
 
 
 @pytest.mark.parametrize("diverse", [False, True])
@@ -310,4 +376,5 @@ def test_larger_table_every_node_and_way_of_counting(diverse: bool) -> None:
         _, sizes, ok = checker.classes(node)
         assert int(sizes[~ok].sum()) == s
     assert max(spaces) > checker.bincount_limit >= min(spaces)  # both ways of counting
-    check_against_oracle(columns, qi, hs, 4, sensitive, l_div, 0.05)
+    for w in WEIGHTS:
+        check_against_oracle(columns, qi, hs, 4, sensitive, l_div, 0.05, w)

@@ -105,6 +105,33 @@ def test_help_is_bilingual() -> None:
     result = runner.invoke(root, ["privacy", "kanon", "--help"])
     assert result.exit_code == 0
     assert "k-anonymise" in result.output and "k-匿名" in result.output
+    assert "--suppression-weight" in result.output
+    assert "suppression weight" in result.output and "抑制权重" in result.output
+
+
+def test_suppression_weight_keeps_more_rows(tmp_path: Path) -> None:
+    src = people(tmp_path / "in.csv", n=300, seed=5)
+    reports = {}
+    for weight in ("1", "7/3", "5"):
+        out, rep = tmp_path / f"out-{weight[0]}.csv", tmp_path / f"report-{weight[0]}.json"
+        result = invoke(
+            str(src), "--k", "5", "--qi", "age,sex,zip", "--max-suppression", "0.1",
+            "--suppression-weight", weight, "--out", str(out), "--report", str(rep),
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        reports[weight] = report = json.loads(rep.read_text("utf-8"))
+        df = pd.read_csv(out, dtype=str, keep_default_na=False)
+        assert len(df) == report["rows_out"] == 300 - report["suppressed"]
+        assert anonymity.k_anonymity(df, ["age", "sex", "zip"]) >= 5
+        assert ("抑制权重" in result.output) == (weight != "1")
+    one, third, five = reports["1"], reports["7/3"], reports["5"]
+    assert one["suppression_weight"] == 1.0 and one["objective"] == one["loss"]
+    assert third["suppression_weight"] == pytest.approx(7 / 3)
+    assert five["suppression_weight"] == 5.0
+    assert five["objective"] >= five["loss"]
+    assert one["suppressed"] >= third["suppressed"] >= five["suppressed"]
+    assert five["suppressed"] < one["suppressed"]  # this table: fewer rows left out
+    assert five["loss"] >= one["loss"]
 
 
 @pytest.mark.parametrize(
@@ -116,6 +143,8 @@ def test_help_is_bilingual() -> None:
         (["--k", "3", "--qi", "age", "--l", "2"], "l", "together"),
         (["--k", "3", "--qi", "age", "--max-suppression", "1.5"], "max_suppression", "[0, 1)"),
         (["--k", "500", "--qi", "age"], "k", "500-anonymity"),
+        (["--k", "3", "--qi", "age", "--suppression-weight", "0.5"], "suppression_weight", "0.5"),
+        (["--k", "3", "--qi", "age", "--suppression-weight", "abc"], "suppression_weight", "abc"),
     ],
 )
 def test_bad_arguments(tmp_path: Path, args: list[str], field: str, words: str) -> None:
@@ -169,21 +198,24 @@ def test_value_missing_from_hierarchy(tmp_path: Path) -> None:
     assert "'sex'" in result.exception.detail and "'F'" in result.exception.detail
 
 
+SCRIPT = (
+    "import sys, typer\n"
+    "from citybrain.governance.privacy.cli import app\n"
+    "from citybrain.kernel.errors import CityBrainError\n"
+    "root = typer.Typer()\n"
+    "root.add_typer(app, name='privacy')\n"
+    "root.callback()(lambda: None)\n"
+    "try:\n"
+    "    root(standalone_mode=False)\n"
+    "except CityBrainError as exc:\n"
+    "    print(exc.one_line(), file=sys.stderr)\n"
+    "    sys.exit(exc.exit_code)\n"
+)  # as `citybrain.cli.main` does: a CityBrainError becomes one line and its exit code
+
+
 def test_real_process_prints_one_line_and_exits_2(tmp_path: Path) -> None:
     """As `citybrain.cli.main` does: a CityBrainError becomes one line and its exit code."""
-    script = (
-        "import sys, typer\n"
-        "from citybrain.governance.privacy.cli import app\n"
-        "from citybrain.kernel.errors import CityBrainError\n"
-        "root = typer.Typer()\n"
-        "root.add_typer(app, name='privacy')\n"
-        "root.callback()(lambda: None)\n"
-        "try:\n"
-        "    root(standalone_mode=False)\n"
-        "except CityBrainError as exc:\n"
-        "    print(exc.one_line(), file=sys.stderr)\n"
-        "    sys.exit(exc.exit_code)\n"
-    )
+    script = SCRIPT
     src = people(tmp_path / "in.csv", n=20)
     args = ["privacy", "kanon", str(src), "--k", "2", "--qi", "weight", "--out", "o.csv"]
     done = subprocess.run(
@@ -199,3 +231,21 @@ def test_real_process_prints_one_line_and_exits_2(tmp_path: Path) -> None:
     )
     assert ok.returncode == 0, ok.stderr
     assert len(pd.read_csv(tmp_path / "o.csv")) >= 19
+
+
+@pytest.mark.parametrize("weight", ["0.5", "abc"])
+def test_bad_suppression_weight_is_one_line_and_exit_2(tmp_path: Path, weight: str) -> None:
+    src = people(tmp_path / "in.csv", n=20)
+    args = ["privacy", "kanon", str(src), "--k", "2", "--qi", "age", "--out", "o.csv"]
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, *args, "--suppression-weight", weight],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: Invalid input [suppression_weight]: suppression weight")
+    assert weight in lines[0] and "from 1 to 1000" in lines[0]
+    assert not (tmp_path / "o.csv").exists()

@@ -230,10 +230,14 @@ def release_errors(world: Sharing, url: str) -> None:
         ({"hierarchies": {"district": DISTRICTS[:2]}}, "hierarchies"),  # 滨江区 missing
         ({"hierarchies": {"district": [["西湖区", "主城区"], ["上城区"]]}}, "hierarchies"),
         ({"max_suppression": 1}, "max_suppression"),
+        ({"suppression_weight": 0.5}, "suppression_weight"),
+        ({"suppression_weight": 1001}, "suppression_weight"),
+        ({"suppression_weight": "abc"}, "suppression_weight"),
     ]
     for change, field in cases:
         r = c.post(url, headers=world.h("civil_clerk"), json=copy.deepcopy(base) | change)
         assert r.status_code == 422, (change, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
         assert r.json()["field"] == field, (change, r.json())
     r = c.post("/privacy/datasets/nope/releases", headers=world.h("civil_clerk"), json=base)
     assert r.status_code == 404 and r.json()["field"] == "dataset"
@@ -300,3 +304,36 @@ def test_release_is_k_anonymous_and_l_diverse_and_kept_from_strangers(world: Sha
     frame = pd.DataFrame(rows)
     assert anonymity.k_anonymity(frame, ["age", "district"]) >= 3
     assert anonymity.l_diversity(frame, ["age", "district"], ["allowance"]) >= 3
+
+
+def test_release_with_a_suppression_weight(world: Sharing) -> None:
+    c = world.client
+    url = "/privacy/datasets/assist-unconditional/releases"
+    base: dict[str, Any] = {"k": 2, "qi": ["age", "district"], "max_suppression": 0.3}
+    r = c.post(url, headers=world.h("civil_clerk"), json=base | {"suppression_weight": 0.5})
+    assert r.status_code == 422 and r.json()["field"] == "suppression_weight", r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert count(world.runtime, PrivacyRelease) == 0
+    reports = {}
+    for weight in (None, 1, 2.5, 1000):
+        body = base if weight is None else base | {"suppression_weight": weight}
+        r = c.post(url, headers=world.h("civil_clerk"), json=body)
+        assert r.status_code == 201, r.text
+        release = r.json()
+        report = reports[weight] = release["report"]
+        assert release["params"]["suppression_weight"] == (weight or 1)
+        assert report["suppression_weight"] == (weight or 1)
+        assert report["objective"] == pytest.approx(
+            report["loss"] + ((weight or 1) - 1) * report["suppressed"] / ROWS
+        )
+        doc = c.get(f"/privacy/releases/{release['id']}", headers=world.h("operator")).json()
+        assert doc["params"]["suppression_weight"] == (weight or 1)
+        frame = pd.DataFrame(doc["rows"])
+        assert len(frame) == ROWS - report["suppressed"]
+        assert anonymity.k_anonymity(frame, ["age", "district"]) >= 2
+    assert reports[None]["levels"] == reports[1]["levels"]  # 1 is the default
+    assert reports[None]["suppressed"] == reports[1]["suppressed"] == 3
+    # weight 1 suppresses three rows at age level 2; a weight of 2.5 keeps them at level 3
+    assert reports[2.5]["suppressed"] == reports[1000]["suppressed"] == 0
+    assert reports[2.5]["levels"]["age"] == reports[1]["levels"]["age"] + 1
+    assert reports[2.5]["loss"] > reports[1]["loss"]

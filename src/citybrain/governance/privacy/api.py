@@ -54,7 +54,7 @@ class ConfirmIn(Input):
 
 class ReleaseIn(Input):
     """What to release: k, quasi-identifiers, optionally a sensitive column with l, the
-    suppression limit and hierarchies for some quasi-identifiers."""
+    suppression limit and weight, and hierarchies for some quasi-identifiers."""
 
     k: int = Field(ge=2, le=100_000, description="every released row shares its QIs with k-1")
     qi: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
@@ -63,6 +63,13 @@ class ReleaseIn(Input):
     sensitive: str | None = Field(None, max_length=200, description="column for l-diversity")
     l: int | None = Field(None, ge=2, le=1000, description="distinct sensitive values per class")  # noqa: E741
     max_suppression: float = Field(0.05, ge=0, lt=1, description="share of rows left out, at most")
+    suppression_weight: float = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="a suppressed (left out) row costs this many fully generalised rows in the "
+        "objective; larger keeps more rows at the price of more generalisation",
+    )
     hierarchies: dict[str, list[list[str]]] | None = Field(
         None,
         max_length=12,
@@ -136,6 +143,7 @@ def create_release(dataset: str, body: ReleaseIn, g: GovernedDep) -> dict[str, A
         sensitive=body.sensitive,
         l_diversity=body.l,
         max_suppression=body.max_suppression,
+        suppression_weight=body.suppression_weight,
         hierarchies=body.hierarchies,
     )
     purpose = f"k-anonymised release k={body.k} qi={','.join(body.qi)}"

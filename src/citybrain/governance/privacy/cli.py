@@ -3,6 +3,8 @@
 Reads a CSV with a header, generalises the quasi-identifiers by the loss-optimal global recoding
 (ARX hierarchies from ``--hierarchies`` where given, generated ones otherwise), leaves out the
 suppressed rows, writes the rest with the same header, and prints a short summary.
+``--suppression-weight W`` makes a suppressed row cost W fully generalised rows in the objective
+(default 1; larger keeps more rows at the price of more generalisation).
 """
 
 from __future__ import annotations
@@ -115,6 +117,15 @@ def _print_summary(report: KAnonReport, locale: str) -> None:
             dm=report.discernibility,
         )
     )
+    if report.suppression_weight != 1:
+        console.print(
+            t(
+                "privacy.kanon.objective",
+                locale,
+                weight=report.suppression_weight,
+                objective=report.objective,
+            )
+        )
     console.print(
         t(
             "privacy.kanon.time",
@@ -148,6 +159,12 @@ def kanon(
     max_suppression: Annotated[
         float, typer.Option("--max-suppression", help=both("cli.privacy.opt.max_suppression"))
     ] = 0.05,
+    suppression_weight: Annotated[
+        str,
+        typer.Option(
+            "--suppression-weight", metavar="W", help=both("cli.privacy.opt.suppression_weight")
+        ),
+    ] = "1",
     report_path: Annotated[
         Path | None,
         typer.Option("--report", help=both("cli.privacy.opt.report"), show_default=False),
@@ -174,6 +191,7 @@ def kanon(
         sensitive=sensitive,
         l_diversity=l_diversity,
         max_suppression=max_suppression,
+        suppression_weight=suppression_weight,  # parsed (and refused) by anonymise, one line
     )
     write_csv(out, result.columns)
     if report_path is not None:

@@ -9,16 +9,21 @@ suppressed (left out); a node is *anonymous* when at most ``max_suppression`` of
 Search (ARX Flash-like, lazy): anonymity with suppression is monotone (a class that is fine
 stays fine when merged into a coarser one, so suppressed(coarser) is a subset), so a checked
 anonymous node tags all its successors anonymous and a failing one tags all predecessors not
-anonymous (predictive tagging). The objective is ``loss``: Prec over every cell, suppressed rows
-counted as fully generalised, i.e. ``((n - s) * prec + s) / n`` with ``prec`` the mean over QIs
-of level/height. ``prec`` is a lower bound of it, so nodes are visited in ascending ``prec`` and
-the search stops once it passes the best loss found. An unclassified node is resolved along an
-upward path of unclassified nodes that can still beat the best: by binary search (Flash's path
-check) or, once a solution is known, by checking the path's top first (most of that band is
-not anonymous, so one check usually classifies the whole path). An anonymous node whose exact
-suppression is unknown is checked only if a lower bound (the suppression of a checked
-successor) could still beat the best. The result is optimal for ``loss`` among all anonymous
-nodes (ties: fewer levels, then lexicographically lower levels); objective arithmetic is exact.
+anonymous (predictive tagging). The objective is ``((n - s) * prec + w * s) / n`` with ``prec``
+the mean over QIs of level/height, ``s`` the suppressed rows and ``w`` the suppression weight
+(``suppression_weight``, 1 to 1000): a suppressed row costs w fully generalised rows. With
+w = 1 (the default) it is ``loss``, Prec over every cell with suppressed rows counted as fully
+generalised (ARX's default). Our output leaves suppressed rows out entirely (every column of
+them is lost, which biases open data against rare groups), so a larger w prefers generalising
+to suppressing. ``prec`` is a lower bound of the objective (w >= 1), so nodes are visited in
+ascending ``prec`` and the search stops once it passes the best objective found. An
+unclassified node is resolved along an upward path of unclassified nodes that can still beat
+the best: by binary search (Flash's path check) or, once a solution is known, by checking the
+path's top first (most of that band is not anonymous, so one check usually classifies the
+whole path). An anonymous node whose exact suppression is unknown is checked only if a lower
+bound (the key at the suppression of a checked successor) could still beat the best. The
+result is optimal for the objective among all anonymous nodes (ties: fewer levels, then
+lexicographically lower levels); its arithmetic is exact (integers, w as a fraction).
 
 A node check is a few numpy operations over the distinct QI(+sensitive) combinations of the
 input: level-mapped integer codes combined into one int64 key, then a ``bincount`` (small key
@@ -35,6 +40,8 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 
@@ -42,6 +49,7 @@ from citybrain.governance.privacy.hierarchy import Hierarchy
 from citybrain.kernel.errors import InvalidInput
 
 MAX_LATTICE = 2_000_000
+MAX_SUPPRESSION_WEIGHT = 1000
 _BINCOUNT_LIMIT = 1 << 12
 _KEY_LIMIT = 1 << 62
 _UNKNOWN, _ANON, _NOT_ANON = 0, 1, 2
@@ -51,17 +59,21 @@ _UNKNOWN, _ANON, _NOT_ANON = 0, 1, 2
 class KAnonReport:
     """What was done and what it cost.
 
-    ``prec``: mean over QIs of level/height (generalisation only). ``loss``: the objective, Prec
-    over all cells with suppressed rows fully generalised. ``discernibility``: DM*, the sum of
-    squared class sizes plus n for every suppressed row. ``non_uniform_entropy``: sum over QI
-    cells of -log2(P(original | generalised)) over the input's frequencies (suppressed = ``*``),
-    divided by its value when every QI is ``*`` (0..1); ``non_uniform_entropy_bits`` unscaled.
+    ``prec``: mean over QIs of level/height (generalisation only). ``loss``: Prec over all cells
+    with suppressed rows fully generalised, ``((n - s) * prec + s) / n`` (ARX's default loss,
+    whatever the weight). ``objective``: what the search minimised,
+    ``((n - s) * prec + w * s) / n`` with w the ``suppression_weight`` (``loss`` when w = 1).
+    ``discernibility``: DM*, the sum of squared class sizes plus n for every suppressed row.
+    ``non_uniform_entropy``: sum over QI cells of -log2(P(original | generalised)) over the
+    input's frequencies (suppressed = ``*``), divided by its value when every QI is ``*``
+    (0..1); ``non_uniform_entropy_bits`` unscaled.
     """
 
     k: int
     l_diversity: int | None
     sensitive: str | None
     max_suppression: float
+    suppression_weight: float
     qi: list[str]
     levels: dict[str, int]
     heights: dict[str, int]
@@ -72,6 +84,7 @@ class KAnonReport:
     min_class_size: int
     prec: float
     loss: float
+    objective: float
     discernibility: int
     non_uniform_entropy: float
     non_uniform_entropy_bits: float
@@ -151,6 +164,33 @@ def _validate(
     if n == 0:
         raise InvalidInput("the table has no rows", field="input")
     return n
+
+
+def _weight(value: object) -> Fraction:
+    """The suppression weight as an exact fraction in [1, 1000]: an int, a float (to the nearest
+    fraction with a denominator of at most 1000), a Fraction or Decimal, or a decimal string."""
+    bad = InvalidInput(
+        f"suppression weight must be a number from 1 to {MAX_SUPPRESSION_WEIGHT}, got {value!r}",
+        field="suppression_weight",
+    )
+    if isinstance(value, bool):
+        raise bad
+    try:
+        if isinstance(value, str):
+            weight = Fraction(value.strip())
+        elif isinstance(value, int | Fraction | Decimal):
+            weight = Fraction(value)
+        elif isinstance(value, float):
+            if not 1 <= value <= MAX_SUPPRESSION_WEIGHT:  # also refuses nan
+                raise bad
+            weight = Fraction(value).limit_denominator(1000)  # stays in [1, 1000]
+        else:
+            raise bad
+    except (ValueError, ArithmeticError):
+        raise bad from None
+    if not 1 <= weight <= MAX_SUPPRESSION_WEIGHT:
+        raise bad
+    return weight
 
 
 def _factorise(values: Sequence[str]) -> tuple[np.ndarray, list[str]]:
@@ -333,10 +373,27 @@ class _Lattice:
 
 
 class _Search:
-    """Lazy Flash: classify only nodes whose lower bound can still beat the best loss."""
+    """Lazy Flash: classify only nodes whose lower bound can still beat the best objective.
 
-    def __init__(self, checker: _Checker, lattice: _Lattice, n: int, max_supp: int) -> None:
+    Keys are integers: objective * n * full * w.denominator, exact. Both bounds used for pruning
+    rely on the key growing with the suppression s at a fixed node: d key / d s = full * w.num -
+    bound * w.den >= 0 because bound <= full and w >= 1 (num >= den). Hence ``n * bound * den``
+    (s = 0) bounds a node from below, and so does the key at the suppression of a checked
+    successor (suppression only falls going up). A weight below 1 would break both.
+    """
+
+    def __init__(
+        self,
+        checker: _Checker,
+        lattice: _Lattice,
+        n: int,
+        max_supp: int,
+        suppression_weight: Fraction = Fraction(1),
+    ) -> None:
+        if suppression_weight < 1:
+            raise ValueError("the search's bounds need a suppression weight of at least 1")
         self.checker, self.lattice, self.n, self.max_supp = checker, lattice, n, max_supp
+        self.num, self.den = suppression_weight.numerator, suppression_weight.denominator
         heights = lattice.heights
         self.full = len(heights) * math.lcm(*[max(h, 1) for h in heights])  # loss of one cell, x
         weight = np.array([self.full // len(heights) // max(h, 1) for h in heights], np.int64)
@@ -346,8 +403,9 @@ class _Search:
         self.best, self.best_key = -1, (math.inf, 0, 0)
 
     def key(self, idx: int, s: int) -> tuple[float, int, int]:
-        """Loss * n * full (exact), then fewer levels, then the lower node index."""
-        return ((self.n - s) * int(self.bound[idx]) + s * self.full, int(self.total[idx]), idx)
+        """Objective * n * full * den (exact), then fewer levels, then the lower node index."""
+        cost = (self.n - s) * int(self.bound[idx]) * self.den + s * self.full * self.num
+        return (cost, int(self.total[idx]), idx)
 
     def check(self, idx: int) -> bool:
         """Check a node, tag the lattice, and keep it if it is the best so far."""
@@ -360,14 +418,17 @@ class _Search:
         return anonymous
 
     def run(self) -> int:
-        """The index of the anonymous node of minimal loss; -1 if there is none."""
-        lattice, n = self.lattice, self.n
+        """The index of the anonymous node of minimal objective; -1 if there is none."""
+        lattice = self.lattice
+        scale = self.n * self.den  # a node's key is at least scale * bound (s = 0), see above
         visit = np.lexsort((np.arange(len(self.bound)), self.total, self.bound))
         for idx in (int(i) for i in visit):
-            if n * int(self.bound[idx]) > self.best_key[0]:
+            if scale * int(self.bound[idx]) > self.best_key[0]:
                 break
             if lattice.status[idx] == _UNKNOWN:
-                allowed = n * self.bound <= self.best_key[0]
+                # scale * bound <= best, as bound <= best // scale (no int64 overflow)
+                cap = int(self.best_key[0]) // scale if self.best >= 0 else int(self.bound.max())
+                allowed = self.bound <= cap
                 path = lattice.path_up(idx, self.order, allowed)
                 lo, hi = 0, len(path) - 1
                 if self.best >= 0 and not self.check(path[-1]):
@@ -381,8 +442,8 @@ class _Search:
                         lo = mid + 1
             if lattice.status[idx] != _ANON or lattice.supp[idx] >= 0:
                 continue  # not anonymous, or checked (and kept if best)
-            s_low = lattice.known_successor_supp(idx)  # suppression only falls going up
-            if self.key(idx, s_low) < self.best_key:
+            s_low = lattice.known_successor_supp(idx)  # suppression only falls going up,
+            if self.key(idx, s_low) < self.best_key:  # and the key grows with it (w >= 1)
                 self.check(idx)
         return self.best
 
@@ -412,15 +473,18 @@ def anonymise(
     sensitive: str | None = None,
     l_diversity: int | None = None,
     max_suppression: float = 0.05,
+    suppression_weight: float | str | Fraction = 1,
 ) -> KAnonResult:
-    """k-anonymise (and distinct-l-diversify) ``columns`` by the loss-optimal global recoding.
+    """k-anonymise (and distinct-l-diversify) ``columns`` by the optimal global recoding.
 
-    ``columns`` maps each column name to its string values (column order is kept). Raises
+    ``columns`` maps each column name to its string values (column order is kept). A suppressed
+    row costs ``suppression_weight`` (1 to 1000) fully generalised rows in the objective. Raises
     InvalidInput for bad arguments, a value a hierarchy lacks, or when no node satisfies the
     constraints within the suppression limit (field ``k``).
     """
     started = time.perf_counter()
     n = _validate(columns, qi, hierarchies, k, sensitive, l_diversity, max_suppression)
+    weight = _weight(suppression_weight)
     qis = [_encode(columns[name], hierarchies[name]) for name in qi]
     sens = _factorise(columns[sensitive])[0] if sensitive is not None else None
     l_div = l_diversity or 1
@@ -435,7 +499,7 @@ def anonymise(
     max_supp = math.floor(round(max_suppression * n, 9))
     checker = _Checker(qis, sens, k, l_div)
     lattice = _Lattice(heights)
-    best = _Search(checker, lattice, n, max_supp).run()
+    best = _Search(checker, lattice, n, max_supp, weight).run()
     if best < 0:
         what = f"{k}-anonymity" + (f" with {l_div}-diversity of {sensitive!r}" if sensitive else "")
         raise InvalidInput(
@@ -466,6 +530,7 @@ def anonymise(
         l_diversity=l_diversity,
         sensitive=sensitive,
         max_suppression=float(max_suppression),
+        suppression_weight=float(weight),
         qi=list(qi),
         levels=dict(zip(qi, node, strict=True)),
         heights=dict(zip(qi, heights, strict=True)),
@@ -476,6 +541,7 @@ def anonymise(
         min_class_size=int(kept_sizes.min()) if len(kept_sizes) else 0,
         prec=prec,
         loss=((n - suppressed) * prec + suppressed) / n,
+        objective=((n - suppressed) * prec + float(weight) * suppressed) / n,
         discernibility=int(np.sum(kept_sizes.astype(np.int64) ** 2)) + suppressed * n,
         non_uniform_entropy=bits / top if top > 0 else 0.0,
         non_uniform_entropy_bits=bits,

@@ -68,13 +68,16 @@ class PrivacyRelease(Base):
 @dataclass(frozen=True)
 class ReleaseParams:
     """What to release: k, the QIs, optionally a sensitive column with l, the suppression
-    limit, and hierarchies (``{column: [[value, level1, ..., "*"], ...]}``) for some QIs."""
+    limit, the suppression weight (a suppressed row costs that many fully generalised rows in
+    the objective, 1 to 1000), and hierarchies (``{column: [[value, level1, ..., "*"], ...]}``)
+    for some QIs."""
 
     k: int
     qi: list[str]
     sensitive: str | None = None
     l_diversity: int | None = None
     max_suppression: float = 0.05
+    suppression_weight: float = 1.0
     hierarchies: Mapping[str, Sequence[Sequence[str]]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,6 +88,7 @@ class ReleaseParams:
             "sensitive": self.sensitive,
             "l": self.l_diversity,
             "max_suppression": self.max_suppression,
+            "suppression_weight": self.suppression_weight,
             "hierarchies": {c: [list(r) for r in rows] for c, rows in self.hierarchies.items()}
             if self.hierarchies
             else None,
@@ -210,6 +214,7 @@ def make_release(
         sensitive=params.sensitive,
         l_diversity=params.l_diversity,
         max_suppression=params.max_suppression,
+        suppression_weight=params.suppression_weight,
     )
     names = list(result.columns)
     release = PrivacyRelease(
