@@ -9,7 +9,7 @@ from typing import Any
 
 from citybrain.governance.retention import service as retention
 from citybrain.kernel.events import Event
-from tests.governance.conftest import Sharing, id_number
+from tests.governance.conftest import Sharing, dataset_body, id_number
 from tests.helpers import bearer
 
 PASSWORD = "my-own-password-1"
@@ -130,3 +130,30 @@ def test_a_citizen_account_can_do_nothing_else(sharing: Sharing) -> None:
     assert sharing.client.get("/me", headers=zhang).status_code == 200
     clerk = sharing.client.get("/citizen/me/uses", headers=sharing.h("health_clerk"))
     assert clerk.status_code == 403
+
+
+def test_the_subject_field_follows_the_datasets_metadata_version(sharing: Sharing) -> None:
+    """The subject field is looked up once per metadata version: a new version that drops the
+    flag stops linking reads to citizens at once, and one that restores it starts again."""
+    zhang = citizen(sharing, 0, "zhang")
+    grant = sharing.request(dataset="assist-unconditional")["grant"]
+    assert sharing.read(grant["id"]).status_code == 200
+    assert len(uses(sharing, zhang)) == 1
+
+    def flag(subject: bool) -> None:
+        body = dataset_body("assist-unconditional", sharing.civil, "unconditional")
+        del body["id"]  # the path names it
+        for f in body["schema"]["fields"]:
+            if f["name"] == "id_number":
+                f["subject"] = subject
+        r = sharing.client.put(
+            "/catalog/datasets/assist-unconditional", headers=sharing.h("admin"), json=body
+        )
+        assert r.status_code == 200, r.text
+
+    flag(False)
+    assert sharing.read(grant["id"]).status_code == 200
+    assert len(uses(sharing, zhang)) == 1  # no subject field in this version: no link
+    flag(True)
+    assert sharing.read(grant["id"]).status_code == 200
+    assert len(uses(sharing, zhang)) == 2
