@@ -35,8 +35,9 @@ class LaneCounts:
     """Lane readings straight from SUMO, through libsumo's C functions when available.
 
     No per-step cache and no subscription: only the few intersections deciding in a step read
-    their lanes, a direct read costs well under a microsecond, and both a cache and a
-    subscription cost more than they save (measured on grid4x4).
+    their lanes, a direct read costs about 0.15 µs, and both a cache and a subscription cost
+    more than they save (measured on grid4x4). Edge totals (the sums over an edge's lanes, as
+    SUMO counts them) let a controller skip every lane of an empty edge in one read.
     """
 
     def __init__(self, sim: Any) -> None:
@@ -46,6 +47,13 @@ class LaneCounts:
         )
         self.count = (
             native.lane_getLastStepVehicleNumber if native else sim.lane.getLastStepVehicleNumber
+        )
+        # a whole edge's vehicles / halted vehicles, the sums over its lanes, in one read
+        self.edge_count = (
+            native.edge_getLastStepVehicleNumber if native else sim.edge.getLastStepVehicleNumber
+        )
+        self.edge_halting = (
+            native.edge_getLastStepHaltingNumber if native else sim.edge.getLastStepHaltingNumber
         )
 
 
@@ -139,7 +147,9 @@ class PhaseChooser(Controller):
                 driver.request(driver.hold, now)
                 driver.wake = now + 1.0
                 continue
-            driver.request(self.choose(k, now), now)
+            choice = self.choose(k, now)
+            if choice != driver.phase:
+                driver.request(choice, now)
             if driver.mode == "green":
                 driver.wake = now + self.decision_interval_s
 

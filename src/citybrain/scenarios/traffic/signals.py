@@ -193,12 +193,30 @@ class SignalDriver:
         self.green_min_s = inter.min_green_s  # the minimum of the green being shown
         self.wake = self.since + inter.min_green_s  # when this intersection next needs attention
         self.hold: int | None = None  # a phase pre-empted for an emergency vehicle
+        native = getattr(sim, "_libsumo", None)
+        self._set_state = (
+            native.trafficlight_setRedYellowGreenState
+            if native
+            else sim.trafficlight.setRedYellowGreenState
+        )
+        self._between: dict[tuple[int, int, bool], str] = {}  # (from, to, all-red) → state
         self._show(inter.greens[0])
 
     def _show(self, state: str) -> None:
-        self.sim.trafficlight.setRedYellowGreenState(self.inter.tls_id, state)
+        self._set_state(self.inter.tls_id, state)
         if self.trace is not None:
             self.trace.append((self.sim.simulation.getTime(), state))
+
+    def _transition(self, all_red: bool) -> str:
+        """The state between the current and the target green, computed once per pair."""
+        key = (self.phase, self.target, all_red)
+        state = self._between.get(key)
+        if state is None:
+            greens = self.inter.greens
+            state = self._between[key] = transition(
+                greens[self.phase], greens[self.target], all_red=all_red
+            )
+        return state
 
     def green_for(self, now: float) -> float:
         """Seconds the current green has been shown (0 while changing)."""
@@ -215,18 +233,16 @@ class SignalDriver:
         self.target = phase
         self.mode = "yellow"
         self.until = self.wake = now + self.inter.yellow_s
-        current, target = self.inter.greens[self.phase], self.inter.greens[phase]
-        self._show(transition(current, target))
+        self._show(self._transition(False))
 
     def tick(self, now: float) -> None:
         """Advance the transition; call once per simulation step."""
         if self.mode == "green" or now < self.until:
             return
-        current, target = self.inter.greens[self.phase], self.inter.greens[self.target]
         if self.mode == "yellow" and self.inter.all_red_s > 0:
             self.mode = "all_red"
             self.until = self.wake = now + self.inter.all_red_s
-            self._show(transition(current, target, all_red=True))
+            self._show(self._transition(True))
             return
         self.mode = "green"
         self.phase = self.target
@@ -234,4 +250,4 @@ class SignalDriver:
         self.green_min_s = max(self.inter.min_green_s, self.next_min_green_s)
         self.next_min_green_s = 0.0
         self.wake = now + self.green_min_s
-        self._show(target)
+        self._show(self.inter.greens[self.target])
