@@ -157,3 +157,23 @@ def test_the_subject_field_follows_the_datasets_metadata_version(sharing: Sharin
     flag(True)
     assert sharing.read(grant["id"]).status_code == 200
     assert len(uses(sharing, zhang)) == 2
+
+
+def test_failed_registrations_from_one_address_are_throttled(sharing: Sharing) -> None:
+    """Probing ID numbers (each 409 says 'this number has an account') is slowed: after
+    REGISTER_FAILURES failures from one address within the window, 429 with Retry-After."""
+    from citybrain.governance.citizen.api import REGISTER_FAILURES
+
+    citizen(sharing, 0, "zhang")
+    for n in range(REGISTER_FAILURES):
+        r = sharing.client.post(
+            "/citizen/register",
+            json={"name": f"probe{n}", "id_number": id_number(0), "password": PASSWORD},
+        )
+        assert r.status_code == 409, r.text
+    r = sharing.client.post(
+        "/citizen/register",
+        json={"name": "wang", "id_number": id_number(2), "password": PASSWORD},
+    )
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    assert "registrations" in r.json()["detail"]

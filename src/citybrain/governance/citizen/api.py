@@ -3,18 +3,21 @@ used the records linked to it, object to a use (a case for the supervision desk)
 
 from __future__ import annotations
 
+import weakref
 from datetime import datetime
 from typing import Any, ClassVar
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from citybrain.governance.citizen import service
 from citybrain.governance.citizen.models import SubjectUse
+from citybrain.kernel.errors import CityBrainError
 from citybrain.kernel.events import Event
 from citybrain.kernel.gate import Resource, register_action
-from citybrain.kernel.http import GovernedDep, PublicDep
+from citybrain.kernel.http import GovernedDep, PublicDep, problem_responses
+from citybrain.kernel.identity.throttle import LoginThrottle
 from citybrain.kernel.schemas import Input
 
 GATE_ACTIONS: dict[str, str] = {
@@ -93,23 +96,59 @@ class ObjectionOut(BaseModel):
     created_at: datetime
 
 
-@router.post("/citizen/register", response_model=RegisteredOut, status_code=201)
-def register(body: RegisterIn, g: PublicDep) -> RegisteredOut:
+# Failed registrations (a bad ID number, a name or ID already registered) per client address:
+# a 409 tells that an ID number has an account, so probing many numbers is slowed to
+# REGISTER_FAILURES per window (in-process, like the login throttle).
+REGISTER_FAILURES, REGISTER_WINDOW_S = 20, 600.0
+_THROTTLES: weakref.WeakKeyDictionary[Any, LoginThrottle] = weakref.WeakKeyDictionary()
+
+
+def register_throttle(engine: Any) -> LoginThrottle:
+    """The failed-registration throttle of one database's API process."""
+    throttle = _THROTTLES.get(engine)
+    if throttle is None:
+        throttle = _THROTTLES[engine] = LoginThrottle(
+            limit=REGISTER_FAILURES,
+            addr_limit=REGISTER_FAILURES,
+            window_s=REGISTER_WINDOW_S,
+            what="failed registrations",
+        )
+    return throttle
+
+
+@router.post(
+    "/citizen/register",
+    response_model=RegisteredOut,
+    status_code=201,
+    responses=problem_responses(409, 429),
+)
+def register(body: RegisterIn, g: PublicDep, request: Request) -> RegisteredOut:
     """Open a citizen account; the ID number's check digit, birth date and region are checked
-    and only its keyed hash is kept. Sign in afterwards at /auth/login."""
+    and only its keyed hash is kept. Sign in afterwards at /auth/login. Too many failed
+    attempts from one address: 429 with Retry-After."""
+    throttle = register_throttle(g.runtime.engine)
+    key = f"addr:{request.client.host if request.client else '?'}"
+    throttle.check(key)
     city = g.runtime.settings.city_code
     res = Resource("User", body.name, city)
-    with g.act("citizen.register", res, purpose="citizen account") as session:
-        link = service.register(
-            session,
-            name=body.name,
-            display_name=body.display_name,
-            id_number=body.id_number,
-            password=body.password,
-            city_code=city,
-            now=g.runtime.clock(),
-        )
-        return RegisteredOut(name=link.user_name, verified_at=link.verified_at, method=link.method)
+    try:
+        with g.act("citizen.register", res, purpose="citizen account") as session:
+            link = service.register(
+                session,
+                name=body.name,
+                display_name=body.display_name,
+                id_number=body.id_number,
+                password=body.password,
+                city_code=city,
+                now=g.runtime.clock(),
+            )
+            return RegisteredOut(
+                name=link.user_name, verified_at=link.verified_at, method=link.method
+            )
+    except CityBrainError as exc:
+        if exc.status in (409, 422):
+            throttle.failed(key)
+        raise
 
 
 def _me(g: GovernedDep) -> Resource:

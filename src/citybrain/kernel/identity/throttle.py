@@ -34,8 +34,10 @@ class LoginThrottle:
         window_s: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
         addr_limit: int = 200,
+        what: str = "failed logins",
     ) -> None:
         self.limit = limit
+        self.what = what
         self.addr_limit = addr_limit
         self.window_s = window_s
         self._clock = clock
@@ -57,7 +59,7 @@ class LoginThrottle:
                 if len(q) >= (self.addr_limit if key.startswith("addr:") else self.limit):
                     wait = int(self.window_s - (now - q[0])) + 1
                     raise TooManyAttempts(
-                        f"too many failed logins; try again in {wait} s",
+                        f"too many {self.what}; try again in {wait} s",
                         field="name" if key.startswith("name:") else None,
                         retry_after=wait,
                     )
