@@ -6,11 +6,13 @@ instead of failing); PostgreSQL (psycopg 3) is the production store.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event, text
 from sqlalchemy.exc import OperationalError
@@ -18,6 +20,26 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from citybrain.kernel.errors import DatabaseUnavailable
 from citybrain.ledger.models import NAMING
+
+T = TypeVar("T")
+
+
+class PerDatabase(Generic[T]):
+    """One value per database engine, made on first use and dropped with the engine: process
+    caches and counters that must not leak from one database to another (tests open many)."""
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._values: weakref.WeakKeyDictionary[Any, T] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def of(self, engine: Any) -> T:
+        """The value for ``engine`` (an Engine, or a session's bind)."""
+        with self._lock:
+            value = self._values.get(engine)
+            if value is None:
+                value = self._values[engine] = self._make()
+            return value
 
 
 class UTCDateTime(TypeDecorator[datetime]):

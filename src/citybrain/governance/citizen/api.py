@@ -3,7 +3,6 @@ used the records linked to it, object to a use (a case for the supervision desk)
 
 from __future__ import annotations
 
-import weakref
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -13,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from citybrain.governance.citizen import service
 from citybrain.governance.citizen.models import SubjectUse
+from citybrain.kernel.db import PerDatabase
 from citybrain.kernel.errors import CityBrainError
 from citybrain.kernel.events import Event
 from citybrain.kernel.gate import Resource, register_action
@@ -100,20 +100,14 @@ class ObjectionOut(BaseModel):
 # a 409 tells that an ID number has an account, so probing many numbers is slowed to
 # REGISTER_FAILURES per window (in-process, like the login throttle).
 REGISTER_FAILURES, REGISTER_WINDOW_S = 20, 600.0
-_THROTTLES: weakref.WeakKeyDictionary[Any, LoginThrottle] = weakref.WeakKeyDictionary()
-
-
-def register_throttle(engine: Any) -> LoginThrottle:
-    """The failed-registration throttle of one database's API process."""
-    throttle = _THROTTLES.get(engine)
-    if throttle is None:
-        throttle = _THROTTLES[engine] = LoginThrottle(
-            limit=REGISTER_FAILURES,
-            addr_limit=REGISTER_FAILURES,
-            window_s=REGISTER_WINDOW_S,
-            what="failed registrations",
-        )
-    return throttle
+_THROTTLES: PerDatabase[LoginThrottle] = PerDatabase(
+    lambda: LoginThrottle(
+        limit=REGISTER_FAILURES,
+        addr_limit=REGISTER_FAILURES,
+        window_s=REGISTER_WINDOW_S,
+        what="failed registrations",
+    )
+)
 
 
 @router.post(
@@ -126,7 +120,7 @@ def register(body: RegisterIn, g: PublicDep, request: Request) -> RegisteredOut:
     """Open a citizen account; the ID number's check digit, birth date and region are checked
     and only its keyed hash is kept. Sign in afterwards at /auth/login. Too many failed
     attempts from one address: 429 with Retry-After."""
-    throttle = register_throttle(g.runtime.engine)
+    throttle = _THROTTLES.of(g.runtime.engine)
     key = f"addr:{request.client.host if request.client else '?'}"
     throttle.check(key)
     city = g.runtime.settings.city_code

@@ -7,7 +7,6 @@ a foreign caller, a purpose or a field outside the grant is a ledgered denial na
 
 from __future__ import annotations
 
-import weakref
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -30,6 +29,7 @@ from citybrain.governance.sharing.schemas import (
 )
 from citybrain.hub.catalogue.models import Dataset
 from citybrain.hub.catalogue.service import dataset_resource, get_dataset
+from citybrain.kernel.db import PerDatabase
 from citybrain.kernel.errors import InvalidInput, NotFound
 from citybrain.kernel.gate import Resource, register_action
 from citybrain.kernel.http import (
@@ -251,13 +251,13 @@ def load_grant(g: Governed, grant_id: int, action: str) -> Grant:
 
 # What never changes in a grant (all but its status and revocation), per database: a use reads
 # only the live status, inside the gate's own session.
-_HEADS: weakref.WeakKeyDictionary[Any, dict[int, Grant]] = weakref.WeakKeyDictionary()
+_HEADS: PerDatabase[dict[int, Grant]] = PerDatabase(dict)
 MAX_HEADS = 10_000
 
 
 def grant_head(g: Governed, grant_id: int, action: str) -> Grant:
     """The grant's unchanging facts (cached; a detached copy: do not read its status)."""
-    heads = _HEADS.setdefault(g.runtime.engine, {})
+    heads = _HEADS.of(g.runtime.engine)
     head = heads.get(grant_id)
     if head is None:
         head = load_grant(g, grant_id, action)

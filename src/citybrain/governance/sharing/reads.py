@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from sqlalchemy import select
@@ -14,22 +13,21 @@ from citybrain.governance.sharing.rows import compile_filter
 from citybrain.hub.catalogue.models import Dataset
 from citybrain.hub.catalogue.tableschema import subject_field
 from citybrain.hub.ingest.models import DatasetRecord
+from citybrain.kernel.db import PerDatabase
 
 SHOW = "NONE"  # the mask kind that shows a granted field as it is
 
 
 # Subject field per (dataset, metadata version), per database: a schema only changes with a
 # new version, so a read looks it up once per version.
-_SUBJECTS: weakref.WeakKeyDictionary[Any, dict[tuple[str, int], str | None]] = (
-    weakref.WeakKeyDictionary()
-)
+_SUBJECTS: PerDatabase[dict[tuple[str, int], str | None]] = PerDatabase(dict)
 
 
 def dataset_subject(session: Session, slug: str, version: int | None) -> str | None:
     """The field naming the data subject in ``slug``'s schema at ``version`` (None: none)."""
     if version is None:
         return None
-    cache = _SUBJECTS.setdefault(session.get_bind(), {})
+    cache = _SUBJECTS.of(session.get_bind())
     key = (slug, version)
     if key not in cache:
         schema = session.scalar(
