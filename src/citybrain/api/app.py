@@ -20,16 +20,25 @@ from citybrain.cockpit.catalogue import install_catalogue
 from citybrain.cockpit.citizen_page import install_citizen_page
 from citybrain.cockpit.map import install_map
 from citybrain.cockpit.quality import install_quality
+from citybrain.cockpit.report_page import install_report_page
 from citybrain.cockpit.sharing_page import install_sharing_page
 from citybrain.governance.citizen.api import ROUTERS as CITIZEN_ROUTERS
 from citybrain.governance.citizen.api import register_gate_actions as citizen_actions
+from citybrain.governance.disputes.api import ROUTERS as DISPUTE_ROUTERS
+from citybrain.governance.disputes.api import register_gate_actions as dispute_actions
 from citybrain.governance.privacy.api import ROUTERS as PRIVACY_ROUTERS
 from citybrain.governance.privacy.api import register_gate_actions as privacy_actions
+from citybrain.governance.reportdesk.api import ROUTERS as REPORTDESK_ROUTERS
+from citybrain.governance.reportdesk.api import register_gate_actions as reportdesk_actions
 from citybrain.governance.retention.api import ROUTERS as RETENTION_ROUTERS
 from citybrain.governance.retention.api import register_gate_actions as retention_actions
+from citybrain.governance.security.api import ROUTERS as SECURITY_ROUTERS
+from citybrain.governance.security.api import register_gate_actions as security_actions
 from citybrain.governance.sharing.routes import ROUTERS as SHARING_ROUTERS
 from citybrain.governance.sharing.routes import register_gate_actions as sharing_actions
 from citybrain.governance.sharing.visibility import grant_rule
+from citybrain.governance.supervision.api import ROUTERS as SUPERVISION_ROUTERS
+from citybrain.governance.supervision.api import register_gate_actions as supervision_actions
 from citybrain.hub.catalogue.api import ROUTERS as CATALOGUE_ROUTERS
 from citybrain.hub.catalogue.api import register_gate_actions as catalogue_actions
 from citybrain.hub.catalogue.service import CatalogueDirectory
@@ -220,7 +229,20 @@ def create_app(runtime: Runtime) -> FastAPI:
     retention_actions()
     citizen_actions()
     privacy_actions()
-    governance = (*SHARING_ROUTERS, *PRIVACY_ROUTERS, *RETENTION_ROUTERS, *CITIZEN_ROUTERS)
+    supervision_actions()
+    reportdesk_actions()
+    security_actions()
+    dispute_actions()
+    governance = (
+        *SHARING_ROUTERS,
+        *PRIVACY_ROUTERS,
+        *RETENTION_ROUTERS,
+        *CITIZEN_ROUTERS,
+        *SUPERVISION_ROUTERS,
+        *REPORTDESK_ROUTERS,
+        *SECURITY_ROUTERS,
+        *DISPUTE_ROUTERS,
+    )
     for governance_router in governance:
         app.include_router(
             governance_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY
@@ -237,4 +259,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_catalogue(app)
     install_sharing_page(app)
     install_citizen_page(app)
+    install_report_page(app)
     return app
