@@ -17,7 +17,7 @@ from citybrain.kernel.db import Base, UTCDateTime
 
 ORG_KINDS = ("government", "department", "enterprise", "other")
 ORG_LEVELS = ("city", "district", "department", "unit")
-ROLES = ("admin", "operator", "clerk", "auditor", "service", "citizen")
+ROLES = ("admin", "operator", "clerk", "auditor", "supervisor", "service", "citizen")
 
 
 class Organisation(Base):

@@ -11,7 +11,7 @@ from citybrain.kernel.schemas import Input
 
 OrgKind = Literal["government", "department", "enterprise", "other"]
 OrgLevel = Literal["city", "district", "department", "unit"]
-Role = Literal["admin", "operator", "clerk", "auditor", "service", "citizen"]
+Role = Literal["admin", "operator", "clerk", "auditor", "supervisor", "service", "citizen"]
 Name = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
 
 
