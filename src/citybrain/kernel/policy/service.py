@@ -14,9 +14,14 @@ from citybrain.kernel.policy.models import Policy
 
 
 def default_policies() -> list[tuple[str, str, str]]:
-    """(name, description, text) of the packaged default policies."""
-    text = resources.files("citybrain.kernel").joinpath("policies/default.cedar").read_text("utf-8")
-    return split_policies(text)
+    """(name, description, text) of the packaged default policies: ``policies/default.cedar``,
+    then each other ``policies/*.cedar`` (one per package) in name order."""
+    folder = resources.files("citybrain.kernel").joinpath("policies")
+    files = sorted(
+        (p for p in folder.iterdir() if p.name.endswith(".cedar")),
+        key=lambda p: (p.name != "default.cedar", p.name),
+    )
+    return [policy for f in files for policy in split_policies(f.read_text("utf-8"))]
 
 
 def known_names(session: Session) -> set[str]:
