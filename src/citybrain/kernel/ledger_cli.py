@@ -15,6 +15,7 @@ from citybrain.kernel.errors import InvalidInput, LedgerTampered
 from citybrain.kernel.gate import Resource
 from citybrain.kernel.i18n import both, t
 from citybrain.kernel.runtime import SYSTEM_ACTOR
+from citybrain.ledger.bundle import verify_bundle
 from citybrain.ledger.errors import LedgerError
 from citybrain.ledger.service import verify_export
 from citybrain.ledger.witness import compare_exports, verify_against
@@ -198,3 +199,26 @@ def verify_exported(
     if not report.ok:
         raise LedgerTampered(report.reason or "export does not verify")
     console.print(f"export intact: {report.checked_checkpoints} checkpoints, size {report.size}")
+
+
+@app.command("verify-bundle", help=both("cli.ledger.verify_bundle"))
+def verify_evidence_bundle(
+    file: Annotated[Path, typer.Argument(help="an evidence bundle (a finding's, a dispute's)")],
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(help="the ledger's `ledger export` file you hold: pins its key and roots"),
+    ] = None,
+    public_key: Annotated[
+        str | None, typer.Option(help="the ledger's public key (base64) you trust")
+    ] = None,
+) -> None:
+    """Check, offline, that every entry of a bundle is in the log as signed; exit 1 if not."""
+    doc = _read_json(file, "file")
+    export = _read_json(checkpoints, "checkpoints") if checkpoints is not None else None
+    if export is None and public_key is None:
+        console.print(t("cli.ledger.verify_bundle.unpinned"))
+    report = verify_bundle(doc, public_key_b64=public_key, export=export)
+    if not report.ok:
+        raise LedgerTampered(report.reason or "bundle does not verify")
+    n = len(doc.get("entries") or [])
+    console.print(f"bundle intact: {n} entries in the log of size {report.size}, signed")
