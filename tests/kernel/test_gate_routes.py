@@ -37,6 +37,8 @@ PUBLIC = {
     ("HEAD", "/sharing"),
     ("GET", "/citizen"),
     ("HEAD", "/citizen"),
+    ("GET", "/report"),
+    ("HEAD", "/report"),
 }
 MIN_ROUTES = 60  # a walk that sees fewer routes than the app has would prove nothing
 NGSI = "/ngsi-ld/v1"
@@ -241,6 +243,18 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
             "qi": ["a"],
             "max_suppression": 0,
         },
+        ("POST", "/sharing/grants/{id}/destruction"): {"method": "route walk"},
+        ("POST", "/supervision/rules"): {
+            "code": "walk-rule",
+            "kind": "denied",
+            "params": {"policies": ["no-such-policy"]},
+            "article": "23(7)",
+            "severity": "low",
+            "title_zh": "路由巡检",
+            "title_en": "Route walk",
+        },
+        ("PUT", "/supervision/rules/{code}"): {"severity": "medium", "note": "route walk"},
+        ("POST", "/supervision/findings/{id}/status"): {"status": "acknowledged"},
         ("POST", "/auth/password"): {
             "old_password": runtime.admin_password,  # type: ignore[attr-defined]
             "new_password": "another-password-1",
@@ -282,6 +296,11 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
     citizen_headers = bearer(login.json()["access_token"])
     use_id = client.get("/citizen/me/uses", headers=citizen_headers).json()[0]["id"]
     bodies[("POST", "/citizen/me/objections")] = {"use_id": use_id, "text": "route walk"}
+    # A read for a purpose outside grant 1: finding 1, once the detector has scanned.
+    r = client.get("/sharing/grants/1/records", headers=admin_headers, params={"purpose": "other"})
+    assert r.status_code == 403, r.text
+    scanned = client.post("/supervision/scan", headers=admin_headers)
+    assert scanned.json()["opened"] == [1], scanned.text
     routes = [(m, p) for m, p, r in api_routes(runtime) if _uses_gate(r.dependant)]
     # a batch must exist before it is read; logout last: it revokes the token used for the others
     # deletes after everything else, the entity itself after its attribute
@@ -312,6 +331,11 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
         "/privacy/releases/{id}": {"id": "1"},
         "/privacy/releases/{id}.csv": {"id": "1"},
         "/retention/certificates/{code}": {"code": certificate.code},
+        "/sharing/grants/{id}/destruction": {"id": "1"},
+        "/supervision/rules/{code}": {"code": "bulk-read"},
+        "/supervision/findings/{id}": {"id": "1"},
+        "/supervision/findings/{id}/status": {"id": "1"},
+        "/supervision/findings/{id}/evidence": {"id": "1"},
     }
     for method, path in routes:
         url = _fill(path, overrides.get(path, values))

@@ -352,6 +352,30 @@ class Gate:
             yield session
         self._publish(entry)
 
+    def system_in(
+        self,
+        session: Session,
+        actor: str,
+        organisation: str,
+        action: str,
+        resource: Resource,
+        *,
+        request_id: str,
+        purpose: str = "",
+        policy: str = SYSTEM_POLICY,
+    ) -> EntryData:
+        """Like :meth:`system`, in the caller's own transaction (the caller commits); publish
+        the returned entry with :meth:`publish` once it has."""
+        entry = self._entry(
+            actor, organisation, action, resource, purpose, "allow", (policy,), request_id
+        )
+        self.ledger.append(session, entry)
+        return entry
+
+    def publish(self, entry: EntryData) -> None:
+        """Announce a committed entry on the bus (``GovernedActionRecorded``)."""
+        self._publish(entry)
+
     def _publish(self, entry: EntryData) -> None:
         if self.bus is None:
             return

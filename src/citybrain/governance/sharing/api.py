@@ -18,6 +18,7 @@ from citybrain.governance.sharing import reads, service, vocab
 from citybrain.governance.sharing.models import Grant, ShareRequest
 from citybrain.governance.sharing.schemas import (
     DecisionIn,
+    DestructionIn,
     GrantOut,
     PurposeOut,
     RecordsOut,
@@ -52,6 +53,7 @@ GATE_ACTIONS: dict[str, str] = {
     "sandbox.query": "use",  # aggregates of a dataset, through a live sandbox grant
     "privacy.budget": "admin",  # set a dataset's differential-privacy budget
     "lineage.write": "admin",  # record what a dataset is derived from
+    "share.destroy": "delete",  # the grantee declares its copies destroyed (Art23(4))
 }
 OVERSEERS = ("operator", "auditor", "admin")  # see every organisation's requests and grants
 UNKNOWN_GRANT = "sharing-unknown-grant"
@@ -227,8 +229,23 @@ def revoke_grant(id: int, body: RevokeIn, g: GovernedDep) -> GrantOut:
         res = Resource("Dataset", grant.dataset, grant.provider)
     with g.act("share.revoke", res, purpose=f"revoke grant {id}: {body.reason}"[:400]) as session:
         grant = service.get_grant(session, id)
-        service.revoke(session, grant, actor=g.caller.name, reason=body.reason)
+        service.revoke(
+            session, grant, actor=g.caller.name, reason=body.reason, clock=g.runtime.clock
+        )
         return grant_out(grant, g.runtime.clock())
+
+
+@router.post("/sharing/grants/{id}/destruction", response_model=GrantOut)
+def declare_destruction(id: int, body: DestructionIn, g: GovernedDep) -> GrantOut:
+    """The grantee declares that every copy it kept of the granted data is destroyed (after the
+    grant ends; supervision raises a finding when a grant read through ends without one)."""
+    grant = load_grant(g, id, "share.destroy")
+    res = Resource("Grant", str(id), grant.grantee)
+    ctx = {"grantee": g.caller.organisation == grant.grantee}
+    purpose = f"copies of grant {id} destroyed: {body.method}"[:400]
+    with g.act("share.destroy", res, purpose=purpose, context=ctx):
+        pass
+    return grant_out(grant, g.runtime.clock())
 
 
 def load_grant(g: Governed, grant_id: int, action: str) -> Grant:

@@ -54,6 +54,13 @@ class RevokeIn(Input):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class DestructionIn(Input):
+    """How the grantee destroyed its copies (e.g. "deleted from the case system, backups
+    purged")."""
+
+    method: str = Field(min_length=1, max_length=300)
+
+
 class GrantOut(BaseModel):
     """A grant as the API shows it (the HASH salt never leaves the hub)."""
 

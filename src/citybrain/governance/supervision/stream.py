@@ -1,0 +1,421 @@
+"""Rules evaluated on each ledger entry as it is read (the streamed part of detection).
+
+Each evaluator sees entries in ledger order and returns ``Hit``s: a rule, the key that makes
+the finding unique, whom it concerns, what was measured and the entries it rests on. State that
+must survive a restart (per-actor window counts, reads per grant) is written by the detector
+in the same transaction as the cursor, so a crash neither loses nor doubles a finding.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from citybrain.governance.privacy.budget import SandboxQueryLog
+from citybrain.governance.sharing.models import ShareRequest
+from citybrain.governance.supervision.models import ActorWindow, Finding, GrantUse
+from citybrain.governance.supervision.rules import RuleSpec
+
+MAX_EVIDENCE = 200  # entries stored per finding (the count says how many there were)
+GRANT_IN_PURPOSE = re.compile(r"^(?:data\.read|sandbox\.query): grant (\d+) ")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """The fields of a ledger entry detection reads (``fine`` is the gate action)."""
+
+    seq: int
+    ts: datetime
+    actor: str
+    organisation: str
+    category: str
+    fine: str
+    resource: str
+    purpose: str
+    decision: str
+    policy_ids: tuple[str, ...]
+
+
+@dataclass
+class Hit:
+    """What a rule found: merged into the finding with the same (rule, key)."""
+
+    rule: RuleSpec
+    key: str
+    actor: str
+    organisation: str
+    resource: str
+    facts: dict[str, Any]
+    seqs: list[int]
+    occurred_at: datetime
+    count: int = 1
+
+
+def fine_action(purpose: str, category: str) -> str:
+    """The gate action an entry was recorded for (its purpose starts ``action: ...``)."""
+    head = purpose.split(":", 1)[0] if ":" in purpose else purpose
+    return head if head and " " not in head else category
+
+
+def grant_of(purpose: str) -> int | None:
+    """The grant a read or sandbox query went through, from its ledger purpose."""
+    m = GRANT_IN_PURPOSE.match(purpose)
+    return int(m.group(1)) if m else None
+
+
+def iso(ts: datetime) -> str:
+    """A stable text form of a time, for keys and facts."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def window_start(ts: datetime, window_s: int) -> datetime:
+    """The start of the fixed window ``ts`` falls in (epoch-aligned)."""
+    epoch = int(ts.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % window_s, UTC)
+
+
+class Evaluator:
+    """A rule evaluated on entries. ``flush`` runs once per batch, inside the transaction."""
+
+    def __init__(self, rule: RuleSpec) -> None:
+        self.rule = rule
+
+    def observe(self, entry: Entry) -> list[Hit]:
+        """Hits this entry completes (most entries: none)."""
+        return []
+
+    def flush(self, session: Session) -> list[Hit]:
+        """Hits that need the database, and state to persist; called once per batch."""
+        return []
+
+
+class Denied(Evaluator):
+    """Every denial decided by one of the rule's policies is a finding of its own."""
+
+    def __init__(self, rule: RuleSpec) -> None:
+        super().__init__(rule)
+        self.policies = frozenset(rule.params.policies)
+        self.actions = frozenset(rule.params.actions)
+
+    def observe(self, entry: Entry) -> list[Hit]:
+        if entry.decision != "deny":
+            return []
+        names = {p.split("@", 1)[0] for p in entry.policy_ids}  # "name@v2": any version
+        if self.policies.isdisjoint(names):
+            return []
+        if self.actions and entry.fine not in self.actions:
+            return []
+        facts = {
+            "action": entry.fine,
+            "policies": sorted(self.policies.intersection(names)),
+            "purpose": entry.purpose[:200],
+        }
+        return [
+            Hit(
+                self.rule,
+                f"seq:{entry.seq}",
+                entry.actor,
+                entry.organisation,
+                entry.resource,
+                facts,
+                [entry.seq],
+                entry.ts,
+            )
+        ]
+
+
+@dataclass
+class _Window:
+    start: datetime
+    count: int = 0
+    seqs: list[int] = field(default_factory=list)
+    threshold: int | None = None
+    baseline: int = 0
+    fired: bool = False
+    dirty: bool = False
+    organisation: str = ""
+    resources: set[str] = field(default_factory=set)
+
+
+class Volume(Evaluator):
+    """Allowed entries of the rule's actions per actor per window, against the actor's own
+    largest window of the last ``history_days`` (in the quiet hours only, for a quiet-hours
+    rule): a finding when the count reaches ``max(min_count, factor × baseline)``."""
+
+    def __init__(self, rule: RuleSpec) -> None:
+        super().__init__(rule)
+        p = rule.params
+        self.p = p
+        self.actions = frozenset(p.actions)
+        self.windows: dict[str, _Window] = {}
+        self.offset = timedelta(hours=p.utc_offset_hours)
+
+    def _quiet(self, start: datetime) -> bool:
+        if self.p.quiet_hours is None:
+            return True
+        hour = (start + self.offset).hour
+        lo, hi = self.p.quiet_hours
+        return lo <= hour < hi if lo < hi else hour >= lo or hour < hi
+
+    def observe(self, entry: Entry) -> list[Hit]:
+        if entry.decision != "allow" or entry.fine not in self.actions:
+            return []
+        start = window_start(entry.ts, self.p.window_s)
+        if not self._quiet(start):
+            return []
+        w = self.windows.get(entry.actor)
+        if w is None or w.start != start:
+            w = self.windows[entry.actor] = _Window(start, organisation=entry.organisation)
+        w.count += 1
+        w.dirty = True
+        if len(w.seqs) < MAX_EVIDENCE:
+            w.seqs.append(entry.seq)
+        if len(w.resources) < 20:
+            w.resources.add(entry.resource)
+        return []
+
+    def _baseline(self, session: Session, actor: str, start: datetime) -> int:
+        since = start - timedelta(days=self.p.history_days)
+        rows = session.execute(
+            select(ActorWindow.window_start, ActorWindow.count).where(
+                ActorWindow.rule_code == self.rule.code,
+                ActorWindow.actor == actor,
+                ActorWindow.window_start >= since,
+                ActorWindow.window_start < start,
+            )
+        ).all()
+        return max((c for s, c in rows if self._quiet(s.replace(tzinfo=UTC))), default=0)
+
+    def flush(self, session: Session) -> list[Hit]:
+        hits = []
+        for actor, w in list(self.windows.items()):
+            if not w.dirty:
+                continue
+            w.dirty = False
+            stored = session.get(ActorWindow, (self.rule.code, actor, w.start))
+            if stored is None:
+                stored = ActorWindow(
+                    rule_code=self.rule.code, actor=actor, window_start=w.start, count=0
+                )
+                session.add(stored)
+            if w.threshold is None:  # first flush of this window here: add what a previous
+                w.count += stored.count  # process counted before it stopped
+            stored.count = w.count
+            if w.threshold is None:
+                w.baseline = self._baseline(session, actor, w.start)
+                w.threshold = max(self.p.min_count, int(self.p.factor * w.baseline) + 1)
+            if w.count >= w.threshold:
+                w.fired = True
+                facts = {
+                    "count": w.count,
+                    "threshold": w.threshold,
+                    "baseline": w.baseline,
+                    "window_s": self.p.window_s,
+                    "window_start": iso(w.start),
+                    "resources": sorted(w.resources),
+                }
+                resource = next(iter(w.resources)) if len(w.resources) == 1 else "*"
+                hits.append(
+                    Hit(
+                        self.rule,
+                        f"{actor}@{iso(w.start)}",
+                        actor,
+                        w.organisation,
+                        resource,
+                        facts,
+                        list(w.seqs),
+                        w.start,
+                        w.count,
+                    )
+                )
+        # windows that ended long ago are forgotten (their counts are stored)
+        for actor in [
+            a for a, w in self.windows.items() if not w.dirty and len(self.windows) > 10_000
+        ]:
+            del self.windows[actor]
+        return hits
+
+
+class NarrowQueries(Evaluator):
+    """Sandbox queries per (actor, grant) per window; when there are ``min_count`` of them, the
+    sandbox log says how many selected at most ``max_rows`` rows."""
+
+    def __init__(self, rule: RuleSpec) -> None:
+        super().__init__(rule)
+        self.p = rule.params
+        self.counts: dict[tuple[str, int], _Window] = {}
+
+    def observe(self, entry: Entry) -> list[Hit]:
+        if entry.decision != "allow" or entry.fine != "sandbox.query":
+            return []
+        grant = grant_of(entry.purpose)
+        if grant is None:
+            return []
+        start = window_start(entry.ts, self.p.window_s)
+        w = self.counts.get((entry.actor, grant))
+        if w is None or w.start != start:
+            w = self.counts[(entry.actor, grant)] = _Window(start, organisation=entry.organisation)
+        w.count += 1
+        w.dirty = True
+        w.resources.add(entry.resource)
+        if len(w.seqs) < MAX_EVIDENCE:
+            w.seqs.append(entry.seq)
+        return []
+
+    def flush(self, session: Session) -> list[Hit]:
+        hits = []
+        for (actor, grant), w in list(self.counts.items()):
+            if not w.dirty or w.count < self.p.min_count:
+                continue
+            w.dirty = False
+            end = w.start + timedelta(seconds=self.p.window_s)
+            narrow = session.scalar(
+                select(func.count(SandboxQueryLog.id)).where(
+                    SandboxQueryLog.actor == actor,
+                    SandboxQueryLog.grant_id == grant,
+                    SandboxQueryLog.at >= w.start,
+                    SandboxQueryLog.at < end,
+                    SandboxQueryLog.rows_selected <= self.p.max_rows,
+                )
+            )
+            if (narrow or 0) >= self.p.min_count:
+                facts = {
+                    "queries": w.count,
+                    "narrow": int(narrow or 0),
+                    "max_rows": self.p.max_rows,
+                    "grant": grant,
+                    "window_start": iso(w.start),
+                }
+                hits.append(
+                    Hit(
+                        self.rule,
+                        f"{actor}:grant{grant}@{iso(w.start)}",
+                        actor,
+                        w.organisation,
+                        next(iter(w.resources)),
+                        facts,
+                        list(w.seqs),
+                        w.start,
+                        w.count,
+                    )
+                )
+        if len(self.counts) > 10_000:
+            self.counts = {k: w for k, w in self.counts.items() if w.dirty}
+        return hits
+
+
+class LapsedRequests(Evaluator):
+    """On each SLA sweep entry (``share.lapse``), one finding per lapsed request, against its
+    provider."""
+
+    def __init__(self, rule: RuleSpec) -> None:
+        super().__init__(rule)
+        self.pending: list[Entry] = []
+
+    def observe(self, entry: Entry) -> list[Hit]:
+        if entry.fine == "share.lapse" and entry.decision == "allow":
+            self.pending.append(entry)
+        return []
+
+    def flush(self, session: Session) -> list[Hit]:
+        if not self.pending:
+            return []
+        last = self.pending[-1]
+        self.pending = []
+        known = set(session.scalars(select(Finding.key).where(Finding.rule_code == self.rule.code)))
+        rows = session.scalars(
+            select(ShareRequest).where(
+                ShareRequest.status == "lapsed", ShareRequest.sla_due_at <= last.ts
+            )
+        )
+        hits = []
+        for req in rows:
+            key = f"request:{req.id}"
+            if key in known:
+                continue
+            facts = {
+                "request": req.id,
+                "dataset": req.dataset,
+                "requester": req.requester,
+                "sla_due_at": iso(req.sla_due_at),
+            }
+            hits.append(
+                Hit(
+                    self.rule,
+                    key,
+                    req.provider,
+                    req.provider,
+                    f"ShareRequest/{req.id}",
+                    facts,
+                    [last.seq],
+                    last.ts,
+                )
+            )
+        return hits
+
+
+class GrantUses:
+    """Not a rule: reads through each grant and the grantee's destruction declaration, kept for
+    the ``copy_not_destroyed`` sweep."""
+
+    def __init__(self) -> None:
+        self.reads: dict[int, tuple[str, int, int, int]] = {}  # grant → (org, n, first, last)
+        self.destroyed: dict[int, int] = {}
+
+    def observe(self, entry: Entry) -> None:
+        """Count an allowed read, or note a destruction declaration."""
+        if entry.decision != "allow":
+            return
+        if entry.fine == "data.read":
+            grant = grant_of(entry.purpose)
+            if grant is not None:
+                org, n, first, _ = self.reads.get(grant, (entry.organisation, 0, entry.seq, 0))
+                self.reads[grant] = (org, n + 1, first, entry.seq)
+        elif entry.fine == "share.destroy" and entry.resource.startswith("Grant/"):
+            tail = entry.resource.removeprefix("Grant/")
+            if tail.isdigit():
+                self.destroyed[int(tail)] = entry.seq
+
+    def flush(self, session: Session) -> None:
+        """Add this batch's counts to the stored ones."""
+        for grant, (org, n, first, last) in self.reads.items():
+            row = session.get(GrantUse, grant)
+            if row is None:
+                session.add(
+                    GrantUse(
+                        grant_id=grant, organisation=org, reads=n, first_seq=first, last_seq=last
+                    )
+                )
+            else:
+                row.reads += n
+                row.last_seq = max(row.last_seq, last)
+        for grant, seq in self.destroyed.items():
+            row = session.get(GrantUse, grant)
+            if row is None:
+                session.add(
+                    GrantUse(
+                        grant_id=grant,
+                        organisation="",
+                        reads=0,
+                        first_seq=seq,
+                        last_seq=seq,
+                        destroyed_seq=seq,
+                    )
+                )
+            else:
+                row.destroyed_seq = seq
+        self.reads.clear()
+        self.destroyed.clear()
+
+
+STREAM_KINDS: dict[str, type[Evaluator]] = {
+    "denied": Denied,
+    "volume": Volume,
+    "narrow_queries": NarrowQueries,
+    "lapsed_request": LapsedRequests,
+}
