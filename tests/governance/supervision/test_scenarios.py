@@ -229,5 +229,5 @@ def test_enterprises_fall_under_article_24(sharing: Sharing, clock: MovableClock
     with rt.factory.begin() as s:
         s.get(DetectorCursor, "main").next_seq = 0
     detector_of(rt).reset()
-    assert detector_of(rt).catch_up().read > 100
+    assert detector_of(rt).catch_up().read > 50
     assert len(findings(sharing)) == 1
