@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from citybrain import __version__
 from citybrain.governance.privacy.cli import app as privacy_app
 from citybrain.governance.retention.cli import app as retention_app
+from citybrain.governance.supervision.cli import app as supervision_app
 from citybrain.hub.catalogue.cli import app as catalog_app
 from citybrain.hub.quality.cli import app as quality_app
 from citybrain.kernel import db as kdb
@@ -42,6 +43,7 @@ app.add_typer(quality_app, name="quality")
 app.add_typer(traffic_app, name="traffic")
 app.add_typer(retention_app, name="retention")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(supervision_app, name="supervision")
 console = Console()
 err_console = Console(stderr=True)
 

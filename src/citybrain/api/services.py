@@ -1,7 +1,8 @@
 """What runs beside the HTTP server in ``citybrain up``/``serve``: the ledger checkpointer and
 verifier, the subscription notifier, the provider-quality monitor, the entity stream collectors
-(in process, and MQTT/NATS when configured), governance's jobs (share-request SLA, retention)
-and, by default, the demo city with its live traffic grid (a SUMO child process).
+(in process, and MQTT/NATS when configured), governance's jobs (share-request SLA, retention),
+the supervision detector and, by default, the demo city with its live traffic grid (a SUMO
+child process).
 
 One object starts them in order and stops them in reverse, so nothing is left running.
 """
@@ -17,6 +18,7 @@ from rich.console import Console
 
 from citybrain.governance.jobs import governance_jobs
 from citybrain.governance.privacy.watch import start_pii_watch
+from citybrain.governance.supervision.detector import DetectorService
 from citybrain.hub.entities.notifier import Notifier
 from citybrain.hub.entities.stream_sink import EntityStreamSink
 from citybrain.hub.quality.monitor import QualityMonitor
@@ -85,6 +87,8 @@ class Background:
         self._started(jobs.stop)
         watch = start_pii_watch(rt)  # profiles a dataset for personal information after uploads
         self._started(watch.stop)
+        detector = DetectorService(rt).start()  # supervision: findings from the ledger (Art16)
+        self._started(detector.stop)
         return self
 
     def offer(self, message: StreamMessage) -> bool:

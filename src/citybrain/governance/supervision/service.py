@@ -9,6 +9,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from citybrain.governance.supervision.models import Finding, FindingEvidence
+
+__all__ = ["Finding", "evidence_bundle", "findings_query", "move", "summary"]
 from citybrain.kernel.errors import Conflict, InvalidInput, NotFound
 from citybrain.kernel.runtime import Runtime
 from citybrain.ledger.bundle import build_bundle

@@ -1,0 +1,115 @@
+"""`citybrain supervision ...`: scan the ledger now, list rules and findings, write a finding's
+evidence bundle. Run by the local operator (database access), as the other local commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from citybrain.governance.supervision import rules as rulebook
+from citybrain.governance.supervision import service
+from citybrain.governance.supervision.detector import detector_of
+from citybrain.kernel.cli_common import ConfigOpt, DataDirOpt, DbOpt, LangOpt, open_runtime
+from citybrain.kernel.i18n import both, t
+
+app = typer.Typer(help=both("cli.supervision"), no_args_is_help=True)
+
+
+@app.command("scan", help=both("cli.supervision.scan"))
+def scan(
+    lang: LangOpt = None, data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None
+) -> None:
+    """Read the ledger to its end and run the clock-driven rules; print what was found."""
+    rt = open_runtime(data_dir, db, config)
+    locale = lang.value if lang else rt.settings.default_locale
+    try:
+        detector = detector_of(rt)
+        stepped = detector.catch_up()
+        opened = stepped.opened + detector.sweep().opened
+    finally:
+        rt.close()
+    Console().print(t("supervision.scanned", locale, read=stepped.read, opened=len(opened)))
+
+
+@app.command("rules", help=both("cli.supervision.rules"))
+def list_rules(
+    lang: LangOpt = None, data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None
+) -> None:
+    """The rules in force and off, newest versions."""
+    rt = open_runtime(data_dir, db, config)
+    locale = lang.value if lang else rt.settings.default_locale
+    table = Table(
+        *(
+            t(f"supervision.col.{c}", locale)
+            for c in ("code", "version", "article", "severity", "enabled", "title")
+        )
+    )
+    try:
+        with rt.factory.begin() as session:
+            rulebook.ensure_default_rules(session, rt.clock())
+            for r in rulebook.current_rules(session):
+                title = r.title_zh if locale == "zh-CN" else r.title_en
+                table.add_row(
+                    r.code, str(r.version), r.article, r.severity, "✓" if r.enabled else "—", title
+                )
+    finally:
+        rt.close()
+    Console().print(table)
+
+
+@app.command("findings", help=both("cli.supervision.findings"))
+def list_findings(
+    status: Annotated[
+        str | None, typer.Option(help="open, acknowledged, resolved, dismissed")
+    ] = None,
+    article: Annotated[str | None, typer.Option(help='e.g. "23(4)" or "24"')] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    lang: LangOpt = None,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Findings, oldest first."""
+    rt = open_runtime(data_dir, db, config)
+    locale = lang.value if lang else rt.settings.default_locale
+    try:
+        with rt.reader() as session:
+            stmt = service.findings_query(status=status, article=article)
+            rows = list(session.scalars(stmt.order_by(service.Finding.id).limit(10_000)))
+            docs = [
+                service.summary(f) | {"status": f.status, "occurred_at": f.occurred_at.isoformat()}
+                for f in rows
+            ]
+    finally:
+        rt.close()
+    if as_json:
+        typer.echo(json.dumps(docs, ensure_ascii=False, indent=2))
+        return
+    cols = ("finding", "rule", "article", "severity", "status", "organisation", "actor")
+    table = Table(*(t(f"supervision.col.{c}", locale) for c in cols))
+    for d in docs:
+        table.add_row(*(str(d[c]) for c in cols))
+    Console().print(table)
+
+
+@app.command("bundle", help=both("cli.supervision.bundle"))
+def bundle(
+    finding: Annotated[int, typer.Argument(help="finding id")],
+    out: Annotated[Path, typer.Option("--out", help="file to write")],
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write a finding's evidence bundle (check it with `citybrain ledger verify-bundle`)."""
+    rt = open_runtime(data_dir, db, config)
+    try:
+        doc = service.evidence_bundle(rt, finding)
+    finally:
+        rt.close()
+    out.write_text(json.dumps(doc, ensure_ascii=False, indent=2), encoding="utf-8")
+    Console().print(f"{len(doc['entries'])} entries → {out}")
