@@ -106,6 +106,7 @@ class Detector:
         self._rules_key: tuple[tuple[str, int], ...] | None = None
         self._kinds: dict[str, str] = {}
         self._kinds_at = 0.0
+        self._next: int | None = None  # the cursor as this detector last wrote it
         self.lock = threading.Lock()  # one step or sweep at a time
         register_action(DETECT_ACTION, "admin")
 
@@ -124,6 +125,7 @@ class Detector:
     def reset(self) -> None:
         """Forget in-memory state (after a failed step: it is re-read from the cursor)."""
         self._rules_key = None
+        self._next = None
         self.grant_uses = GrantUses()
 
     def _article(self, session: Session, rule: RuleSpec, organisation: str) -> str:
@@ -145,16 +147,21 @@ class Detector:
                 raise
 
     def _step(self) -> StepResult:
+        """Read and evaluate outside any write lock; then one short write transaction for the
+        rules' state, the findings and the cursor (which must not have moved meanwhile)."""
         rt = self.rt
-        with rt.factory.begin() as session:
+        if self._next is None:
+            with rt.factory.begin() as session:
+                cursor = session.get(DetectorCursor, self.NAME, with_for_update=True)
+                if cursor is None:
+                    ensure_default_rules(session, rt.clock())
+                    cursor = DetectorCursor(name=self.NAME, next_seq=0, updated_at=rt.clock())
+                    session.add(cursor)
+                self._next = cursor.next_seq
+        start = self._next
+        cols = LedgerEntry
+        with rt.reader() as session:
             self._load_rules(session)
-            cursor = session.get(DetectorCursor, self.NAME, with_for_update=True)
-            if cursor is None:
-                ensure_default_rules(session, rt.clock())
-                self._load_rules(session)
-                cursor = DetectorCursor(name=self.NAME, next_seq=0, updated_at=rt.clock())
-                session.add(cursor)
-            cols = LedgerEntry
             rows = session.execute(
                 select(
                     cols.seq,
@@ -167,25 +174,30 @@ class Detector:
                     cols.decision,
                     cols.policy_ids,
                 )
-                .where(cols.seq >= cursor.next_seq)
+                .where(cols.seq >= start)
                 .order_by(cols.seq)
                 .limit(self.batch)
             ).all()
-            if not rows:
-                return StepResult(0, [], 0)
-            hits: list[Hit] = []
-            for entry in _entries(rows):
-                if entry.actor == ACTOR:
-                    continue
-                self.grant_uses.observe(entry)
-                for ev in self.stream:
-                    hits.extend(ev.observe(entry))
+        if not rows:
+            return StepResult(0, [], 0)
+        hits: list[Hit] = []
+        for entry in _entries(rows):
+            if entry.actor == ACTOR:
+                continue
+            self.grant_uses.observe(entry)
+            for ev in self.stream:
+                hits.extend(ev.observe(entry))
+        with rt.factory.begin() as session:
+            cursor = session.get(DetectorCursor, self.NAME, with_for_update=True)
+            if cursor is None or cursor.next_seq != start:  # another process moved it
+                raise RuntimeError("supervision cursor moved under this detector")
             for ev in self.stream:
                 hits.extend(ev.flush(session))
             self.grant_uses.flush(session)
             cursor.next_seq = rows[-1][0] + 1
             cursor.updated_at = rt.clock()
             opened, updated, recorded = self._record(session, hits, f"detect-{rows[0][0]}")
+        self._next = rows[-1][0] + 1
         self._announce(recorded, opened)
         return StepResult(len(rows), [f.id for f in opened], updated)
 
