@@ -12,7 +12,9 @@ from sqlalchemy.exc import OperationalError
 
 from citybrain import __version__
 from citybrain.governance.privacy.cli import app as privacy_app
+from citybrain.governance.reportdesk.cli import app as reportdesk_app
 from citybrain.governance.retention.cli import app as retention_app
+from citybrain.governance.security.cli import app as security_app
 from citybrain.governance.supervision.cli import app as supervision_app
 from citybrain.hub.catalogue.cli import app as catalog_app
 from citybrain.hub.quality.cli import app as quality_app
@@ -44,6 +46,8 @@ app.add_typer(traffic_app, name="traffic")
 app.add_typer(retention_app, name="retention")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(supervision_app, name="supervision")
+app.add_typer(reportdesk_app, name="reportdesk")
+app.add_typer(security_app, name="security")
 console = Console()
 err_console = Console(stderr=True)
 

@@ -228,6 +228,22 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
         },
         ("PUT", "/sharing/budgets/{dataset}"): {"total_epsilon": 2},
         ("PUT", "/retention/rules/{dataset}"): {"days": 30},
+        ("PUT", "/security/officers/{org_code}"): {"officer": "admin"},
+        ("POST", "/security/incidents"): {
+            "severity": "low",
+            "title": "route walk",
+            "occurred_at": runtime.clock().isoformat(),
+            "datasets": ["share-ds"],
+        },
+        ("POST", "/security/incidents/{id}/updates"): {"status": "contained"},
+        ("POST", "/security/bulletins"): {
+            "title_zh": "风险通报",
+            "body_zh": "路由巡检",
+            "severity": "low",
+            "audience": "chosen",
+            "organisations": [runtime.settings.city_code],
+            "ack_deadline": (runtime.clock() + timedelta(days=7)).isoformat(),
+        },
         ("POST", "/citizen/register"): {
             "name": "citizen1",
             "id_number": id_number(1),
@@ -255,6 +271,9 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
         },
         ("PUT", "/supervision/rules/{code}"): {"severity": "medium", "note": "route walk"},
         ("POST", "/supervision/findings/{id}/status"): {"status": "acknowledged"},
+        ("POST", "/reports"): {"category": "other", "description": "route walk report"},
+        ("POST", "/reports/{id}/triage"): {"severity": "low", "assignee": "desk-sup"},
+        ("POST", "/reports/{id}/status"): {"status": "dismissed", "outcome": "route walk"},
         ("POST", "/auth/password"): {
             "old_password": runtime.admin_password,  # type: ignore[attr-defined]
             "new_password": "another-password-1",
@@ -296,11 +315,30 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
     citizen_headers = bearer(login.json()["access_token"])
     use_id = client.get("/citizen/me/uses", headers=citizen_headers).json()[0]["id"]
     bodies[("POST", "/citizen/me/objections")] = {"use_id": use_id, "text": "route walk"}
+    # Report desk: case 1 (named: its reporter's identity is read, by a supervisor only) to
+    # triage, case 2 to dismiss; the receipt code of case 2 to follow.
+    supervisor_headers = bearer(
+        make_user(runtime, "desk-sup", runtime.settings.city_code, "supervisor")
+    )
+    for n, reporter in ((1, {"name": "举报人"}), (2, None)):
+        report = {"category": "leak", "description": "route walk report", "reporter": reporter}
+        r = client.post("/reports", json=report)
+        assert r.status_code == 201 and r.json()["id"] == n, r.text
+    bodies[("POST", "/reports/receipt")] = {"code": r.json()["receipt_code"]}
     # A read for a purpose outside grant 1: finding 1, once the detector has scanned.
     r = client.get("/sharing/grants/1/records", headers=admin_headers, params={"purpose": "other"})
     assert r.status_code == 403, r.text
     scanned = client.post("/supervision/scan", headers=admin_headers)
     assert scanned.json()["opened"] == [1], scanned.text
+    # Security: the city's officer (admin), incident 1 of the city and bulletin 1 to the city.
+    for method, path in (
+        ("PUT", "/security/officers/{org_code}"),
+        ("POST", "/security/incidents"),
+        ("POST", "/security/bulletins"),
+    ):
+        url = path.replace("{org_code}", runtime.settings.city_code)
+        r = client.request(method, url, headers=admin_headers, json=bodies[(method, path)])
+        assert r.status_code < 400, r.text
     routes = [(m, p) for m, p, r in api_routes(runtime) if _uses_gate(r.dependant)]
     # a batch must exist before it is read; logout last: it revokes the token used for the others
     # deletes after everything else, the entity itself after its attribute
@@ -333,6 +371,15 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
         "/retention/certificates/{code}": {"code": certificate.code},
         "/sharing/grants/{id}/destruction": {"id": "1"},
         "/supervision/rules/{code}": {"code": "bulk-read"},
+        "/security/officers/{org_code}": {"org_code": runtime.settings.city_code},
+        "/security/incidents/{id}": {"id": "1"},
+        "/security/incidents/{id}/updates": {"id": "1"},
+        "/security/bulletins/{id}": {"id": "1"},
+        "/security/bulletins/{id}/ack": {"id": "1"},
+        "/reports/{id}": {"id": "1"},
+        "/reports/{id}/triage": {"id": "1"},
+        "/reports/{id}/status": {"id": "2"},
+        "/reports/{id}/reporter": {"id": "1"},
         "/supervision/findings/{id}": {"id": "1"},
         "/supervision/findings/{id}/status": {"id": "1"},
         "/supervision/findings/{id}/evidence": {"id": "1"},
@@ -345,7 +392,13 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
         r = client.request(
             method,
             url,
-            headers=(citizen_headers if path.startswith("/citizen/me") else admin_headers)
+            headers=(
+                citizen_headers
+                if path.startswith("/citizen/me")
+                else supervisor_headers
+                if path == "/reports/{id}/reporter"
+                else admin_headers
+            )
             | {"X-Request-ID": rid},
             json=bodies.get((method, path)),
             params=params.get(path) if method == "GET" else None,

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     default_locale: str = Field("zh-CN", pattern=r"^(zh-CN|en)$")
     token_ttl_s: int = Field(3600, gt=0)
     jwt_secret: str | None = Field(None, description="HS256 key; default: file in data_dir")
+    report_identity_key: str | None = Field(
+        None,
+        description="AES-256-GCM key (base64, 32 bytes) sealing reporters' identities at the "
+        "report desk; default: file report-identity.key in data_dir",
+    )
     checkpoint_every: int = Field(1000, gt=0, description="sign a checkpoint every N entries")
     checkpoint_interval_s: float = Field(60.0, gt=0, description="... or every T seconds")
     ledger_origin: str = "citybrain.local/ledger"

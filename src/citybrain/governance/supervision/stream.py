@@ -103,6 +103,7 @@ class Denied(Evaluator):
         self.actions = frozenset(rule.params.actions)
 
     def observe(self, entry: Entry) -> list[Hit]:
+        """A finding when the denial's policies are the rule's."""
         if entry.decision != "deny":
             return []
         names = {p.split("@", 1)[0] for p in entry.policy_ids}  # "name@v2": any version
@@ -163,6 +164,7 @@ class Volume(Evaluator):
         return lo <= hour < hi if lo < hi else hour >= lo or hour < hi
 
     def observe(self, entry: Entry) -> list[Hit]:
+        """Count an allowed read in the actor's current window."""
         if entry.decision != "allow" or entry.fine not in self.actions:
             return []
         start = window_start(entry.ts, self.p.window_s)
@@ -192,6 +194,7 @@ class Volume(Evaluator):
         return max((c for s, c in rows if self._quiet(s.replace(tzinfo=UTC))), default=0)
 
     def flush(self, session: Session) -> list[Hit]:
+        """Store the windows' counts; a finding for each window at or over its threshold."""
         hits = []
         for actor, w in list(self.windows.items()):
             if not w.dirty:
@@ -251,6 +254,7 @@ class NarrowQueries(Evaluator):
         self.counts: dict[tuple[str, int], _Window] = {}
 
     def observe(self, entry: Entry) -> list[Hit]:
+        """Count a sandbox query in its (actor, grant) window."""
         if entry.decision != "allow" or entry.fine != "sandbox.query":
             return []
         grant = grant_of(entry.purpose)
@@ -268,6 +272,7 @@ class NarrowQueries(Evaluator):
         return []
 
     def flush(self, session: Session) -> list[Hit]:
+        """A finding for each window with enough narrow queries (from the sandbox log)."""
         hits = []
         for (actor, grant), w in list(self.counts.items()):
             if not w.dirty or w.count < self.p.min_count:
@@ -318,11 +323,13 @@ class LapsedRequests(Evaluator):
         self.pending: list[Entry] = []
 
     def observe(self, entry: Entry) -> list[Hit]:
+        """Note an SLA sweep entry."""
         if entry.fine == "share.lapse" and entry.decision == "allow":
             self.pending.append(entry)
         return []
 
     def flush(self, session: Session) -> list[Hit]:
+        """A finding per lapsed request not yet found."""
         if not self.pending:
             return []
         last = self.pending[-1]
