@@ -11,6 +11,7 @@ from rich.console import Console
 from sqlalchemy.exc import OperationalError
 
 from citybrain import __version__
+from citybrain.governance.disputes.cli import app as disputes_app
 from citybrain.governance.privacy.cli import app as privacy_app
 from citybrain.governance.reportdesk.cli import app as reportdesk_app
 from citybrain.governance.retention.cli import app as retention_app
@@ -48,6 +49,7 @@ app.add_typer(privacy_app, name="privacy")
 app.add_typer(supervision_app, name="supervision")
 app.add_typer(reportdesk_app, name="reportdesk")
 app.add_typer(security_app, name="security")
+app.add_typer(disputes_app, name="disputes")
 console = Console()
 err_console = Console(stderr=True)
 
