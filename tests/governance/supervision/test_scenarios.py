@@ -231,3 +231,28 @@ def test_enterprises_fall_under_article_24(sharing: Sharing, clock: MovableClock
     detector_of(rt).reset()
     assert detector_of(rt).catch_up().read > 50
     assert len(findings(sharing)) == 1
+
+
+def test_findings_alert_the_organisations_security_officer(
+    sharing: Sharing, clock: MovableClock
+) -> None:
+    r = sharing.client.put(
+        f"/security/officers/{sharing.health}",
+        headers=sharing.h("health_clerk"),
+        json={"officer": "doctor"},
+    )
+    assert r.status_code == 200, r.text
+    alerts: list[Any] = []
+    sub = sharing.runtime.bus.subscribe(
+        "governance.supervision.finding_raised", lambda e: alerts.append(e)
+    )
+    try:
+        grant = grant_for(sharing, GRANTED)
+        assert sharing.read(grant, purpose="statistics").status_code == 403
+        found = findings(sharing)
+    finally:
+        sub.close()
+    assert [(a.rule, a.article, a.organisation, a.officer) for a in alerts] == [
+        ("purpose-outside-grant", "23(1)", sharing.health, "doctor")
+    ]
+    assert alerts[0].finding_id == found[0]["id"]
