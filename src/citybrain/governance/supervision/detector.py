@@ -10,6 +10,7 @@ from an append to its finding is a poll at most.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -71,8 +72,6 @@ class StepResult:
 
 
 def _entries(rows: Iterable[Any]) -> list[Entry]:
-    import json
-
     out = []
     for seq, ts, actor, org, category, resource, purpose, decision, ids in rows:
         out.append(
