@@ -137,7 +137,7 @@ def test_api_docs_render_offline_in_chromium(chromium_path: Path, base_url: str)
             page.on("request", lambda req: requests.append(req.url))
             page.goto(base_url + "/docs")
             expect(page.locator(".opblock").first).to_be_visible(timeout=20000)
-            expect(page.get_by_text("/ledger/proofs/inclusion").first).to_be_visible()
+            expect(page.get_by_text("/ledger/proofs/inclusion").first).to_be_visible(timeout=20000)
             expect(page.locator(".info .title")).to_contain_text("CityBrain")
         finally:
             browser.close()
