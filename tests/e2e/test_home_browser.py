@@ -136,7 +136,9 @@ def test_api_docs_render_offline_in_chromium(chromium_path: Path, base_url: str)
             page = browser.new_page()
             page.on("request", lambda req: requests.append(req.url))
             page.goto(base_url + "/docs")
-            expect(page.locator(".opblock").first).to_be_visible(timeout=20000)
+            # every tag is listed, collapsed, down to the last one; open the ledger's
+            expect(page.locator("#operations-tag-ngsi-ld")).to_be_visible(timeout=20000)
+            page.locator("#operations-tag-ledger").click()
             expect(page.get_by_text("/ledger/proofs/inclusion").first).to_be_visible(timeout=20000)
             expect(page.locator(".info .title")).to_contain_text("CityBrain")
         finally:

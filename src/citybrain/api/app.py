@@ -201,14 +201,15 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        """Swagger UI from the package's own copy (no CDN)."""
+        """Swagger UI from the package's own copy (no CDN); tags start collapsed (with every
+        tag expanded at once, this Swagger UI stops rendering after the second tag)."""
         return get_swagger_ui_html(
             openapi_url="/openapi.json",
             title="CityBrain 城市大脑 — API",
             swagger_js_url=SWAGGER + "swagger-ui-bundle.js",
             swagger_css_url=SWAGGER + "swagger-ui.css",
             swagger_favicon_url=SWAGGER + "favicon-32x32.png",
-            swagger_ui_parameters={"validatorUrl": None},
+            swagger_ui_parameters={"validatorUrl": None, "docExpansion": "none"},
         )
 
     app.include_router(identity_router, responses=GOVERNED_PROBLEMS, dependencies=STRICT_QUERY)
