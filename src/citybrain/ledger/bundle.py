@@ -17,7 +17,8 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -87,6 +88,29 @@ def build_bundle(
         "subject": subject or {},
         "attachments": attachments or [],
     }
+
+
+def bundle_at_latest(
+    ledger: Any,
+    reader: Callable[[], AbstractContextManager[Session]],
+    writer: Callable[[], AbstractContextManager[Session]],
+    seqs: list[int],
+    *,
+    subject: dict[str, Any] | None = None,
+    attachments: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """:func:`build_bundle` against the latest checkpoint, signing a new one (in a ``writer``
+    transaction, e.g. ``factory.begin``) when the latest does not cover every entry."""
+    with reader() as session:
+        checkpoint = ledger.latest_checkpoint(session)
+    if checkpoint is None or (seqs and checkpoint.tree_size <= max(seqs)):
+        with writer() as session:
+            checkpoint = ledger.checkpoint(session, force=True)
+    assert checkpoint is not None  # a forced checkpoint is always signed
+    with reader() as session:
+        return build_bundle(
+            ledger, session, seqs, checkpoint, subject=subject, attachments=attachments
+        )
 
 
 def _unhex(value: Any, what: str) -> bytes:

@@ -4,7 +4,6 @@ dispute service; each command leaves its ledger entry through the gate's system 
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,10 +14,18 @@ from rich.table import Table
 from citybrain.governance.disputes import evidence, service
 from citybrain.governance.disputes.api import register_gate_actions
 from citybrain.governance.disputes.models import DisputeCase
-from citybrain.kernel.cli_common import ConfigOpt, DataDirOpt, DbOpt, LangOpt, open_runtime
+from citybrain.kernel.cli_common import (
+    ConfigOpt,
+    DataDirOpt,
+    DbOpt,
+    LangOpt,
+    locale_of,
+    open_runtime,
+    operator_session,
+)
 from citybrain.kernel.gate import Resource
 from citybrain.kernel.i18n import both, t
-from citybrain.kernel.runtime import SYSTEM_ACTOR, Runtime
+from citybrain.kernel.runtime import Runtime
 
 app = typer.Typer(help=both("disputes.cli"), no_args_is_help=True)
 
@@ -32,13 +39,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a t
 def _system(rt: Runtime, action: str, res: Resource, purpose: str) -> Any:
     """The local operator's ledgered session for ``action``."""
     register_gate_actions()
-    city = rt.settings.city_code
-    request_id = "cli-" + uuid.uuid4().hex[:12]
-    return rt.gate.system(SYSTEM_ACTOR, city, action, res, request_id=request_id, purpose=purpose)
-
-
-def _locale(rt: Runtime, lang: Any) -> str:
-    return lang.value if lang else rt.settings.default_locale
+    return operator_session(rt, action, res, purpose)
 
 
 @app.command("list", help=both("disputes.cli.list"))
@@ -61,7 +62,7 @@ def list_cases(
         with _system(rt, "disputes.list", res, "list cases") as session:
             rows = session.scalars(stmt.order_by(DisputeCase.id)).all()
             docs = [evidence.case_document(session, c, now) for c in rows]
-        locale = _locale(rt, lang)
+        locale = locale_of(rt, lang)
     finally:
         rt.close()
     if as_json:
@@ -126,7 +127,7 @@ def bundle(
             case = service.get_case(session, case_id)
             material = evidence.bundle_material(session, case, rt.clock())
         doc = evidence.make_bundle(rt, *material)  # after the download's entry is committed
-        locale = _locale(rt, lang)
+        locale = locale_of(rt, lang)
     finally:
         rt.close()
     out.write_text(json.dumps(doc, ensure_ascii=False, indent=2), encoding="utf-8")

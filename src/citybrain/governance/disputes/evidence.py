@@ -23,7 +23,7 @@ from citybrain.hub.ingest.models import IngestBatch
 from citybrain.hub.quality.models import QualityScore
 from citybrain.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from citybrain.kernel.runtime import Runtime
-from citybrain.ledger.bundle import attachment, build_bundle, content_sha256
+from citybrain.ledger.bundle import attachment, bundle_at_latest, content_sha256
 from citybrain.ledger.entry import iso_utc
 from citybrain.ledger.models import LedgerEntry
 from citybrain.ledger.service import Ledger
@@ -313,14 +313,11 @@ def make_bundle(
 ) -> dict[str, Any]:
     """The bundle proven against the latest checkpoint, signing a new one when the latest does
     not cover every entry."""
-    ledger = runtime.ledger
-    with runtime.reader() as session:
-        checkpoint = ledger.latest_checkpoint(session)
-    if checkpoint is None or (seqs and checkpoint.tree_size <= max(seqs)):
-        with runtime.factory.begin() as session:
-            checkpoint = ledger.checkpoint(session, force=True)
-    assert checkpoint is not None  # a forced checkpoint is always signed
-    with runtime.reader() as session:
-        return build_bundle(
-            ledger, session, seqs, checkpoint, subject=subject, attachments=attachments
-        )
+    return bundle_at_latest(
+        runtime.ledger,
+        runtime.reader,
+        runtime.factory.begin,
+        seqs,
+        subject=subject,
+        attachments=attachments,
+    )

@@ -6,7 +6,6 @@ ledgered under its own action.
 
 from __future__ import annotations
 
-import uuid
 from contextlib import AbstractContextManager
 from typing import Annotated
 
@@ -20,29 +19,26 @@ from sqlalchemy.orm import Session
 from citybrain.governance.reportdesk import service
 from citybrain.governance.reportdesk.api import register_gate_actions
 from citybrain.governance.reportdesk.models import CATEGORIES, STATUSES, ReportCase
-from citybrain.kernel.cli_common import ConfigOpt, DataDirOpt, DbOpt, LangOpt, open_runtime
+from citybrain.kernel.cli_common import (
+    ConfigOpt,
+    DataDirOpt,
+    DbOpt,
+    LangOpt,
+    locale_of,
+    open_runtime,
+    operator_session,
+)
 from citybrain.kernel.errors import InvalidInput, NotFound
 from citybrain.kernel.gate import Resource
 from citybrain.kernel.i18n import both, t
-from citybrain.kernel.runtime import SYSTEM_ACTOR, Runtime
+from citybrain.kernel.runtime import Runtime
 
 app = typer.Typer(help=both("reportdesk.cli"), no_args_is_help=True)
 
 
-def _locale(rt: Runtime, lang: object) -> str:
-    return getattr(lang, "value", None) or rt.settings.default_locale
-
-
 def _system_read(rt: Runtime, resource: Resource, purpose: str) -> AbstractContextManager[Session]:
     register_gate_actions()
-    return rt.gate.system(
-        SYSTEM_ACTOR,
-        rt.settings.city_code,
-        "reportdesk.read",
-        resource,
-        request_id="cli-" + uuid.uuid4().hex[:12],
-        purpose=purpose,
-    )
+    return operator_session(rt, "reportdesk.read", resource, purpose)
 
 
 @app.command("list", help=both("reportdesk.cli.list"))
@@ -62,7 +58,7 @@ def list_cases(
         raise InvalidInput(f"category is one of {', '.join(CATEGORIES)}", field="--category")
     rt = open_runtime(data_dir, db, config)
     try:
-        locale = _locale(rt, lang)
+        locale = locale_of(rt, lang)
         stmt = select(ReportCase).order_by(ReportCase.id.desc()).limit(limit)
         if status:
             stmt = stmt.where(ReportCase.status == status)
@@ -113,7 +109,7 @@ def show_case(
     """The report, its status and its whole timeline (staff names included)."""
     rt = open_runtime(data_dir, db, config)
     try:
-        locale = _locale(rt, lang)
+        locale = locale_of(rt, lang)
         case_id = _find(rt, case)
         res = Resource("ReportCase", str(case_id))
         with _system_read(rt, res, f"report case {case}") as session:

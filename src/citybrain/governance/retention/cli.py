@@ -10,7 +10,14 @@ import typer
 from rich.console import Console
 
 from citybrain.governance.retention import service
-from citybrain.kernel.cli_common import ConfigOpt, DataDirOpt, DbOpt, LangOpt, open_runtime
+from citybrain.kernel.cli_common import (
+    ConfigOpt,
+    DataDirOpt,
+    DbOpt,
+    LangOpt,
+    locale_of,
+    open_runtime,
+)
 from citybrain.kernel.errors import InvalidInput
 from citybrain.kernel.i18n import both, t
 
@@ -28,7 +35,7 @@ def run(
     """Destroy what has expired now; print one line per certificate issued."""
     rt = open_runtime(data_dir, db, config)
     console = Console()
-    locale = lang.value if lang else rt.settings.default_locale
+    locale = locale_of(rt, lang)
     try:
         results = [service.destroy_expired(rt, dataset)] if dataset else service.run_all(rt)
         for r in results:

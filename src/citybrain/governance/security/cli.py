@@ -5,7 +5,6 @@ path as the local operator."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -18,11 +17,19 @@ from sqlalchemy.orm import Session
 from citybrain.governance.security import bulletins, incidents, service
 from citybrain.governance.security.api import register_gate_actions
 from citybrain.governance.security.models import RiskBulletin, SecurityIncident
-from citybrain.kernel.cli_common import ConfigOpt, DataDirOpt, DbOpt, LangOpt, open_runtime
+from citybrain.kernel.cli_common import (
+    ConfigOpt,
+    DataDirOpt,
+    DbOpt,
+    LangOpt,
+    locale_of,
+    open_runtime,
+    operator_session,
+)
 from citybrain.kernel.errors import InvalidInput
 from citybrain.kernel.gate import Resource
 from citybrain.kernel.i18n import both, t
-from citybrain.kernel.runtime import SYSTEM_ACTOR, Runtime
+from citybrain.kernel.runtime import Runtime
 
 app = typer.Typer(help=both("security.cli"), no_args_is_help=True)
 
@@ -34,14 +41,7 @@ MAX_ROWS = 10_000
 @contextmanager
 def _reading(rt: Runtime, action: str, kind: str, purpose: str) -> Iterator[Session]:
     register_gate_actions()
-    with rt.gate.system(
-        SYSTEM_ACTOR,
-        rt.settings.city_code,
-        action,
-        Resource(kind, "all"),
-        request_id="cli-" + uuid.uuid4().hex[:12],
-        purpose=purpose,
-    ) as session:
+    with operator_session(rt, action, Resource(kind, "all"), purpose) as session:
         yield session
 
 
@@ -70,7 +70,7 @@ def officers(
     """Every organisation's security officer; --missing lists those without one."""
     rt = open_runtime(data_dir, db, config)
     try:
-        locale = lang.value if lang else rt.settings.default_locale
+        locale = locale_of(rt, lang)
         with _reading(rt, "security.officer.read", "SecurityOfficers", "cli officers") as s:
             found = service.directory(s)
             named = [
@@ -123,7 +123,7 @@ def incidents_cmd(
     _choice(severity, service.SEVERITIES, "--severity")
     rt = open_runtime(data_dir, db, config)
     try:
-        locale = lang.value if lang else rt.settings.default_locale
+        locale = locale_of(rt, lang)
         stmt = incidents.incidents_stmt(org, status, severity)
         stmt = stmt.order_by(SecurityIncident.id).limit(MAX_ROWS)
         with _reading(rt, "security.incident.read", "SecurityIncidents", "cli incidents") as s:
@@ -162,7 +162,7 @@ def bulletins_cmd(
     """Risk bulletins with their acknowledgement counts; --overdue lists late organisations."""
     rt = open_runtime(data_dir, db, config)
     try:
-        locale = lang.value if lang else rt.settings.default_locale
+        locale = locale_of(rt, lang)
         now = rt.clock()
         with _reading(rt, "security.bulletin.read", "RiskBulletins", "cli bulletins") as s:
             if overdue:

@@ -13,6 +13,7 @@ from citybrain.governance.supervision import rules as rulebook
 from citybrain.governance.supervision import service
 from citybrain.governance.supervision.detector import DETECT_ACTION, detector_of
 from citybrain.governance.supervision.models import Finding, SupervisionRule
+from citybrain.kernel.errors import NotFound
 from citybrain.kernel.gate import Resource, register_action
 from citybrain.kernel.http import CursorQuery, GovernedDep, LimitQuery, Page, keyset_page
 from citybrain.kernel.schemas import Input
@@ -228,7 +229,7 @@ def _visible_finding(g: Any, session: Any, id: int) -> Finding:
     f = service.get_finding(session, id)
     own = _own_only(g)
     if own is not None and f.organisation != own:
-        raise service.NotFound(f"no finding {id}", field="id")
+        raise NotFound(f"no finding {id}", field="id")
     return f
 
 

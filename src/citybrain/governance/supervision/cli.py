@@ -14,7 +14,15 @@ from rich.table import Table
 from citybrain.governance.supervision import rules as rulebook
 from citybrain.governance.supervision import service
 from citybrain.governance.supervision.detector import detector_of
-from citybrain.kernel.cli_common import ConfigOpt, DataDirOpt, DbOpt, LangOpt, open_runtime
+from citybrain.governance.supervision.models import Finding
+from citybrain.kernel.cli_common import (
+    ConfigOpt,
+    DataDirOpt,
+    DbOpt,
+    LangOpt,
+    locale_of,
+    open_runtime,
+)
 from citybrain.kernel.i18n import both, t
 
 app = typer.Typer(help=both("cli.supervision"), no_args_is_help=True)
@@ -26,7 +34,7 @@ def scan(
 ) -> None:
     """Read the ledger to its end and run the clock-driven rules; print what was found."""
     rt = open_runtime(data_dir, db, config)
-    locale = lang.value if lang else rt.settings.default_locale
+    locale = locale_of(rt, lang)
     try:
         detector = detector_of(rt)
         stepped = detector.catch_up()
@@ -42,7 +50,7 @@ def list_rules(
 ) -> None:
     """The rules in force and off, newest versions."""
     rt = open_runtime(data_dir, db, config)
-    locale = lang.value if lang else rt.settings.default_locale
+    locale = locale_of(rt, lang)
     table = Table(
         *(
             t(f"supervision.col.{c}", locale)
@@ -76,11 +84,11 @@ def list_findings(
 ) -> None:
     """Findings, oldest first."""
     rt = open_runtime(data_dir, db, config)
-    locale = lang.value if lang else rt.settings.default_locale
+    locale = locale_of(rt, lang)
     try:
         with rt.reader() as session:
             stmt = service.findings_query(status=status, article=article)
-            rows = list(session.scalars(stmt.order_by(service.Finding.id).limit(10_000)))
+            rows = list(session.scalars(stmt.order_by(Finding.id).limit(10_000)))
             docs = [
                 service.summary(f) | {"status": f.status, "occurred_at": f.occurred_at.isoformat()}
                 for f in rows

@@ -9,11 +9,9 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from citybrain.governance.supervision.models import Finding, FindingEvidence
-
-__all__ = ["Finding", "evidence_bundle", "findings_query", "move", "summary"]
 from citybrain.kernel.errors import Conflict, InvalidInput, NotFound
 from citybrain.kernel.runtime import Runtime
-from citybrain.ledger.bundle import build_bundle
+from citybrain.ledger.bundle import bundle_at_latest
 
 STATUSES = ("open", "acknowledged", "resolved", "dismissed")
 # status → the statuses a supervisor may move a finding to
@@ -112,13 +110,6 @@ def evidence_bundle(rt: Runtime, finding_id: int) -> dict[str, Any]:
     """The finding's ledger entries with inclusion proofs to a signed checkpoint covering them
     (signed now, in its own transaction, when the latest does not)."""
     with rt.reader() as session:
-        finding = get_finding(session, finding_id)
+        subject = summary(get_finding(session, finding_id))
         seqs = evidence_seqs(session, finding_id)
-        cp = rt.ledger.latest_checkpoint(session)
-    if cp is None or cp.tree_size <= max(seqs, default=0):
-        with rt.factory.begin() as write:
-            rt.ledger.checkpoint(write, force=True)
-    with rt.reader() as session:
-        cp = rt.ledger.latest_checkpoint(session)
-        assert cp is not None
-        return build_bundle(rt.ledger, session, seqs, cp, subject=summary(finding))
+    return bundle_at_latest(rt.ledger, rt.reader, rt.factory.begin, seqs, subject=subject)

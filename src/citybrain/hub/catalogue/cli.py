@@ -7,7 +7,6 @@ every command leaves its ledger entry like an API call does.
 from __future__ import annotations
 
 import json
-import uuid
 from contextlib import AbstractContextManager
 from typing import Annotated
 
@@ -19,11 +18,17 @@ from sqlalchemy.orm import Session
 from citybrain.hub.catalogue import service
 from citybrain.hub.catalogue.api import register_gate_actions
 from citybrain.hub.catalogue.schemas import SearchHit
-from citybrain.kernel.cli_common import ConfigOpt, DataDirOpt, DbOpt, open_runtime
+from citybrain.kernel.cli_common import (
+    ConfigOpt,
+    DataDirOpt,
+    DbOpt,
+    open_runtime,
+    operator_session,
+)
 from citybrain.kernel.gate import Resource
 from citybrain.kernel.http import Page
 from citybrain.kernel.i18n import both, t
-from citybrain.kernel.runtime import SYSTEM_ACTOR, Runtime
+from citybrain.kernel.runtime import Runtime
 
 app = typer.Typer(help=both("cli.catalog"), no_args_is_help=True)
 console = Console()
@@ -36,14 +41,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a t
 
 def _read(rt: Runtime, resource: Resource, purpose: str) -> AbstractContextManager[Session]:
     register_gate_actions()
-    return rt.gate.system(
-        SYSTEM_ACTOR,
-        rt.settings.city_code,
-        "catalog.read",
-        resource,
-        request_id="cli-" + uuid.uuid4().hex[:12],
-        purpose=purpose,
-    )
+    return operator_session(rt, "catalog.read", resource, purpose)
 
 
 def _print(rt: Runtime, page: Page[SearchHit], as_json: bool) -> None:

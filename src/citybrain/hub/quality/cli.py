@@ -4,7 +4,6 @@ quality service; every command leaves its ledger entry through the gate's system
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -16,10 +15,17 @@ from rich.text import Text
 from citybrain.hub.quality import service
 from citybrain.hub.quality.models import DIMENSIONS, QualityScore
 from citybrain.hub.quality.monitor import QualityMonitor, register_gate_actions
-from citybrain.kernel.cli_common import ConfigOpt, DataDirOpt, DbOpt, LangOpt, open_runtime
+from citybrain.kernel.cli_common import (
+    ConfigOpt,
+    DataDirOpt,
+    DbOpt,
+    LangOpt,
+    locale_of,
+    open_runtime,
+    operator_session,
+)
 from citybrain.kernel.gate import Resource
 from citybrain.kernel.i18n import both, t
-from citybrain.kernel.runtime import SYSTEM_ACTOR
 
 app = typer.Typer(help=both("cli.quality"), no_args_is_help=True)
 
@@ -78,16 +84,9 @@ def report(
     rt = open_runtime(data_dir, db, config)
     try:
         register_gate_actions()
-        locale = lang.value if lang else rt.settings.default_locale
+        locale = locale_of(rt, lang)
         res = Resource("QualityScores", org or "all", org)
-        with rt.gate.system(
-            SYSTEM_ACTOR,
-            rt.settings.city_code,
-            "quality.read",
-            res,
-            request_id="cli-" + uuid.uuid4().hex[:12],
-            purpose="cli quality report",
-        ) as session:
+        with operator_session(rt, "quality.read", res, "cli quality report") as session:
             groups = _grouped(service.latest_scores(session, org=org, dataset=dataset))
         if as_json:
             typer.echo(json.dumps(_as_json(groups), ensure_ascii=False, indent=2))
