@@ -17,8 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
-from citybrain.cockpit.web import mount_static, render_page
-from citybrain.kernel.i18n import DEFAULT_LOCALE, catalogue, t
+from citybrain.cockpit.web import mount_static, prefixed_messages, render_page
 
 PAGE_PATH = "/citizen"
 PREFIX = "citizen."
@@ -33,8 +32,7 @@ RIGHTS = ("what", "know", "object", "id", "auto")
 
 def citizen_messages(locale: str) -> dict[str, str]:
     """Every ``citizen.*`` message in ``locale``, keyed without the prefix."""
-    keys = sorted(k for k in catalogue(DEFAULT_LOCALE) if k.startswith(PREFIX))
-    return {key.removeprefix(PREFIX): t(key, locale) for key in keys}
+    return prefixed_messages(PREFIX, locale)
 
 
 def citizen_config(locale: str) -> dict[str, Any]:

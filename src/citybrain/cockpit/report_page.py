@@ -15,10 +15,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
-from citybrain.cockpit.web import mount_static, render_page
+from citybrain.cockpit.web import mount_static, prefixed_messages, render_page
 from citybrain.governance.reportdesk.models import CATEGORIES
 from citybrain.governance.reportdesk.schemas import MAX_TEXT, MIN_TEXT
-from citybrain.kernel.i18n import DEFAULT_LOCALE, catalogue, t
 
 PAGE_PATH = "/report"
 PREFIX = "reportdesk."
@@ -29,10 +28,7 @@ RIGHTS = ("law", "anonymous", "sealed", "receipt")
 
 def report_messages(locale: str) -> dict[str, str]:
     """Every ``reportdesk.*`` message the page uses in ``locale``, keyed without the prefix."""
-    keys = sorted(
-        k for k in catalogue(DEFAULT_LOCALE) if k.startswith(PREFIX) and not k.startswith(SKIP)
-    )
-    return {key.removeprefix(PREFIX): t(key, locale) for key in keys}
+    return prefixed_messages(PREFIX, locale, SKIP)
 
 
 def report_config(locale: str) -> dict[str, Any]:

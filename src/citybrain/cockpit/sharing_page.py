@@ -17,10 +17,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
-from citybrain.cockpit.web import mount_static, render_page
+from citybrain.cockpit.web import mount_static, prefixed_messages, render_page
 from citybrain.governance.privacy.masking import MaskKind
 from citybrain.governance.sharing import vocab
-from citybrain.kernel.i18n import DEFAULT_LOCALE, catalogue, t
 
 PAGE_PATH = "/sharing"
 PREFIX = "sharing."
@@ -32,8 +31,7 @@ SENSITIVE_MASK = MaskKind.HASH.value  # and for sensitive personal information
 
 def sharing_messages(locale: str) -> dict[str, str]:
     """Every ``sharing.*`` message in ``locale``, keyed without the prefix."""
-    keys = sorted(k for k in catalogue(DEFAULT_LOCALE) if k.startswith(PREFIX))
-    return {key.removeprefix(PREFIX): t(key, locale) for key in keys}
+    return prefixed_messages(PREFIX, locale)
 
 
 def sharing_config(locale: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from starlette.routing import Mount
 from citybrain import __version__
 from citybrain.cockpit.traffic_panel import read_panel
 from citybrain.kernel.http import request_id
-from citybrain.kernel.i18n import DEFAULT_LOCALE, LOCALES, negotiate, t
+from citybrain.kernel.i18n import DEFAULT_LOCALE, LOCALES, catalogue, negotiate, t
 from citybrain.kernel.runtime import Runtime
 from citybrain.kernel.status import HubStatus, LedgerVerification, hub_status
 
@@ -162,6 +162,15 @@ def request_locale(request: Request, default: str) -> str:
         request.headers.get("accept-language"),
         default,
     )
+
+
+def prefixed_messages(prefix: str, locale: str, skip: tuple[str, ...] = ()) -> dict[str, str]:
+    """Every ``<prefix>*`` message (but those starting with one of ``skip``) in ``locale``,
+    keyed without the prefix: what a page's script shows, embedded in the page."""
+    keys = sorted(
+        k for k in catalogue(DEFAULT_LOCALE) if k.startswith(prefix) and not k.startswith(skip)
+    )
+    return {key.removeprefix(prefix): t(key, locale) for key in keys}
 
 
 def mount_static(app: FastAPI) -> None:
