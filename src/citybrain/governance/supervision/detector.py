@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from citybrain.governance.security.service import officer_of
 from citybrain.governance.supervision.models import DetectorCursor, Finding, FindingEvidence
 from citybrain.governance.supervision.rules import RuleSpec, active_specs, ensure_default_rules
 from citybrain.governance.supervision.stream import (
@@ -308,10 +309,9 @@ class Detector:
         if entry is None:
             return
         self.rt.gate.publish(entry)
-        officer_of = _officer_lookup()
         with self.rt.reader() as session:
             for f in opened:
-                officer = officer_of(session, f.organisation) if officer_of else None
+                officer = officer_of(session, f.organisation)
                 self.rt.bus.publish(
                     FindingRaised(
                         finding_id=f.id,
@@ -324,15 +324,6 @@ class Detector:
                         officer=officer,
                     )
                 )
-
-
-def _officer_lookup() -> Any:
-    """``security.service.officer_of`` when the security desk is installed."""
-    try:
-        from citybrain.governance.security.service import officer_of
-    except ImportError:
-        return None
-    return officer_of
 
 
 _DETECTORS: PerDatabase[dict[str, Detector]] = PerDatabase(dict)

@@ -21,6 +21,7 @@ from citybrain.governance.sharing.models import ShareRequest
 from citybrain.governance.supervision.models import ActorWindow, Finding, GrantUse
 from citybrain.governance.supervision.rules import RuleSpec
 
+MAX_WINDOWS = 10_000  # actors' open windows kept in memory per rule
 MAX_EVIDENCE = 200  # entries stored per finding (the count says how many there were)
 GRANT_IN_PURPOSE = re.compile(r"^(?:data\.read|sandbox\.query): grant (\d+) ")
 
@@ -236,11 +237,8 @@ class Volume(Evaluator):
                         w.count,
                     )
                 )
-        # windows that ended long ago are forgotten (their counts are stored)
-        for actor in [
-            a for a, w in self.windows.items() if not w.dirty and len(self.windows) > 10_000
-        ]:
-            del self.windows[actor]
+        if len(self.windows) > MAX_WINDOWS:  # counts are stored: a window reloads its own
+            self.windows.clear()
         return hits
 
 
