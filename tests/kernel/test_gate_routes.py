@@ -39,6 +39,8 @@ PUBLIC = {
     ("HEAD", "/citizen"),
     ("GET", "/report"),
     ("HEAD", "/report"),
+    ("GET", "/oversight"),
+    ("HEAD", "/oversight"),
 }
 MIN_ROUTES = 60  # a walk that sees fewer routes than the app has would prove nothing
 NGSI = "/ngsi-ld/v1"
@@ -403,6 +405,8 @@ def test_every_gated_route_writes_a_ledger_entry_with_its_request_id(
         "/supervision/findings/{id}": {"id": "1"},
         "/supervision/findings/{id}/status": {"id": "1"},
         "/supervision/findings/{id}/evidence": {"id": "1"},
+        "/supervision/org-reports/{org}": {"org": runtime.settings.city_code},
+        "/supervision/org-reports/{org}/pdf": {"org": runtime.settings.city_code},
     }
     for method, path in routes:
         url = _fill(path, overrides.get(path, values))

@@ -3,19 +3,22 @@ their articles, handling, and evidence bundles an outsider can verify offline.""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from citybrain.governance.supervision import reports, service
 from citybrain.governance.supervision import rules as rulebook
-from citybrain.governance.supervision import service
 from citybrain.governance.supervision.detector import DETECT_ACTION, detector_of
 from citybrain.governance.supervision.models import Finding, SupervisionRule
+from citybrain.governance.supervision.report_pdf import file_name, render_pdf
 from citybrain.kernel.errors import NotFound
 from citybrain.kernel.gate import Resource, register_action
 from citybrain.kernel.http import CursorQuery, GovernedDep, LimitQuery, Page, keyset_page
+from citybrain.kernel.i18n import LOCALES
 from citybrain.kernel.schemas import Input
 
 GATE_ACTIONS: dict[str, str] = {
@@ -23,6 +26,7 @@ GATE_ACTIONS: dict[str, str] = {
     "supervision.handle": "admin",  # acknowledge, resolve, dismiss, reopen; scan now
     "supervision.rules": "admin",  # add or change a rule (a new version)
     "supervision.evidence": "export",  # a finding's evidence bundle, downloaded
+    "supervision.report": "access",  # an organisation's oversight report (page or PDF)
     DETECT_ACTION: "admin",  # the detector recording findings
 }
 IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -274,6 +278,54 @@ def scan(g: GovernedDep) -> ScanOut:
     detector = detector_of(g.runtime)
     stepped = detector.catch_up()
     return ScanOut(read=stepped.read, opened=stepped.opened + detector.sweep().opened)
+
+
+OrgPath = Annotated[str, Path(min_length=1, max_length=18, description="organisation code")]
+SinceQuery = Annotated[
+    date | None, Query(description="first local day (UTC+08:00), default 29 days before until")
+]
+UntilQuery = Annotated[date | None, Query(description="last local day, default today")]
+
+
+def _org_report(g: Any, org: str, since: date | None, until: date | None) -> dict[str, Any]:
+    now = g.runtime.clock()
+    period = reports.period_of(since, until, now)
+    res = Resource("OversightReport", org, org)
+    purpose = f"oversight report {org} {period.since}..{period.until}"
+    with g.read("supervision.report", res, purpose=purpose) as session:
+        return reports.build_report(session, org, period, now)
+
+
+@router.get("/supervision/org-reports/{org}")
+def org_report(
+    org: OrgPath, g: GovernedDep, since: SinceQuery = None, until: UntilQuery = None
+) -> dict[str, Any]:
+    """An organisation's oversight report for a period: ledger actions by type, grants given and
+    received, findings by article, security incidents, public reports and disputes, risk
+    bulletins, dataset quality (supervisors: any organisation; clerks: their own)."""
+    return _org_report(g, org, since, until)
+
+
+@router.get(
+    "/supervision/org-reports/{org}/pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "the report as PDF"}},
+)
+def org_report_pdf(
+    org: OrgPath,
+    g: GovernedDep,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+    lang: Annotated[str, Query(pattern="^(zh-CN|en)$")] = "zh-CN",
+) -> Response:
+    """The same report as a PDF, in ``lang`` (zh-CN or en)."""
+    report = _org_report(g, org, since, until)
+    locale = lang if lang in LOCALES else "zh-CN"
+    return Response(
+        render_pdf(report, locale),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{file_name(report)}"'},
+    )
 
 
 ROUTERS: list[APIRouter] = [router]
