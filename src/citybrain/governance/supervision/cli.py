@@ -1,5 +1,6 @@
 """`citybrain supervision ...`: scan the ledger now, list rules and findings, write a finding's
-evidence bundle. Run by the local operator (database access), as the other local commands."""
+evidence bundle. Run by the local operator (database access), as the other local commands;
+reading findings and their evidence is ledgered through the gate's system path."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from rich.table import Table
 
 from citybrain.governance.supervision import rules as rulebook
 from citybrain.governance.supervision import service
+from citybrain.governance.supervision.api import register_gate_actions
 from citybrain.governance.supervision.detector import detector_of
 from citybrain.governance.supervision.models import Finding
 from citybrain.kernel.cli_common import (
@@ -22,7 +24,9 @@ from citybrain.kernel.cli_common import (
     LangOpt,
     locale_of,
     open_runtime,
+    operator_session,
 )
+from citybrain.kernel.gate import Resource
 from citybrain.kernel.i18n import both, t
 
 app = typer.Typer(help=both("cli.supervision"), no_args_is_help=True)
@@ -86,7 +90,9 @@ def list_findings(
     rt = open_runtime(data_dir, db, config)
     locale = locale_of(rt, lang)
     try:
-        with rt.reader() as session:
+        register_gate_actions()
+        res = Resource("Supervision", "findings")
+        with operator_session(rt, "supervision.read", res, "cli findings") as session:
             stmt = service.findings_query(status=status, article=article)
             rows = list(session.scalars(stmt.order_by(Finding.id).limit(10_000)))
             docs = [
@@ -116,7 +122,12 @@ def bundle(
     """Write a finding's evidence bundle (check it with `citybrain ledger verify-bundle`)."""
     rt = open_runtime(data_dir, db, config)
     try:
-        doc = service.evidence_bundle(rt, finding)
+        register_gate_actions()
+        res = Resource("Finding", str(finding))
+        purpose = f"cli evidence of finding {finding}"
+        with operator_session(rt, "supervision.evidence", res, purpose) as session:
+            service.get_finding(session, finding)  # none: NotFound, and no entry is kept
+        doc = service.evidence_bundle(rt, finding)  # after the download's entry is committed
     finally:
         rt.close()
     out.write_text(json.dumps(doc, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -24,7 +24,12 @@ from sqlalchemy.orm import Session
 
 from citybrain.governance.security.service import officer_of
 from citybrain.governance.supervision.models import DetectorCursor, Finding, FindingEvidence
-from citybrain.governance.supervision.rules import RuleSpec, active_specs, ensure_default_rules
+from citybrain.governance.supervision.rules import (
+    OFFICIALS,
+    RuleSpec,
+    active_specs,
+    ensure_default_rules,
+)
 from citybrain.governance.supervision.stream import (
     MAX_EVIDENCE,
     STREAM_KINDS,
@@ -46,7 +51,6 @@ from citybrain.ledger.models import LedgerEntry
 log = logging.getLogger(__name__)
 ACTOR = "system:supervision"
 DETECT_ACTION = "supervision.detect"
-OFFICIALS = ("government", "department")  # Art23 applies to them; Art24 to everyone else
 
 
 class FindingRaised(Event):
@@ -153,8 +157,8 @@ class Detector:
         if self._next is None:
             with rt.factory.begin() as session:
                 cursor = session.get(DetectorCursor, self.NAME, with_for_update=True)
+                ensure_default_rules(session, rt.clock())  # rules a newer release brought
                 if cursor is None:
-                    ensure_default_rules(session, rt.clock())
                     cursor = DetectorCursor(name=self.NAME, next_seq=0, updated_at=rt.clock())
                     session.add(cursor)
                 self._next = cursor.next_seq

@@ -24,6 +24,9 @@ from citybrain.kernel.errors import InvalidInput, NotFound
 
 SEVERITIES = ("low", "medium", "high", "critical")
 ARTICLE = re.compile(r"^23\([1-7]\)$|^24$")
+# The organisation kinds Art23 names (行政机关): the detector cites the rule's Art23 item for
+# them and Art24 for everyone else; the sweeps that hold only officials to a duty use it too.
+OFFICIALS = ("government", "department")
 
 
 class _Params(BaseModel):
@@ -101,6 +104,20 @@ class UntouchedParams(_Params):
         return v
 
 
+class BulletinAckParams(_Params):
+    """A risk bulletin (Art17) an addressed organisation has still not acknowledged
+    ``grace_s`` after its acknowledgement deadline."""
+
+    grace_s: int = Field(0, ge=0, le=30 * 86_400)
+
+
+class DisputeOverdueParams(_Params):
+    """A data dispute (Art18) whose awaited step (accept, decide, decide the appeal) is
+    ``grace_s`` past its deadline."""
+
+    grace_s: int = Field(0, ge=0, le=30 * 86_400)
+
+
 KINDS: dict[str, type[_Params]] = {
     "denied": DeniedParams,
     "volume": VolumeParams,
@@ -109,6 +126,8 @@ KINDS: dict[str, type[_Params]] = {
     "stale_dataset": StaleParams,
     "copy_not_destroyed": CopyParams,
     "finding_untouched": UntouchedParams,
+    "bulletin_unacknowledged": BulletinAckParams,
+    "dispute_overdue": DisputeOverdueParams,
 }
 READS = ("data.read", "sandbox.query", "entity.read", "citizen.export", "privacy.release.read")
 
@@ -250,6 +269,24 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
         "severity": "medium",
         "title_zh": "监管发现逾期未处理",
         "title_en": "Finding left untouched by supervisors",
+    },
+    {
+        "code": "bulletin-unacknowledged",
+        "kind": "bulletin_unacknowledged",
+        "params": {"grace_s": 0},
+        "article": "23(6)",
+        "severity": "medium",
+        "title_zh": "风险通报逾期未确认",
+        "title_en": "Risk bulletin not acknowledged by its deadline",
+    },
+    {
+        "code": "dispute-overdue",
+        "kind": "dispute_overdue",
+        "params": {"grace_s": 0},
+        "article": "23(7)",
+        "severity": "medium",
+        "title_zh": "数据纠纷处理逾期",
+        "title_en": "Data dispute step overdue",
     },
 )
 

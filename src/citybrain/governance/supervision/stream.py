@@ -13,15 +13,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from citybrain.governance.privacy.budget import SandboxQueryLog
 from citybrain.governance.sharing.models import ShareRequest
 from citybrain.governance.supervision.models import ActorWindow, Finding, GrantUse
 from citybrain.governance.supervision.rules import RuleSpec
+from citybrain.ledger.entry import to_utc
 
 MAX_WINDOWS = 10_000  # actors' open windows kept in memory per rule
+CHUNK = 500  # keys per IN (...) list
 MAX_EVIDENCE = 200  # entries stored per finding (the count says how many there were)
 GRANT_IN_PURPOSE = re.compile(r"^(?:data\.read|sandbox\.query): grant (\d+) ")
 
@@ -140,6 +142,7 @@ class _Window:
     baseline: int = 0
     fired: bool = False
     dirty: bool = False
+    stored: bool = False  # a row for this window exists in supervision_actor_windows
     organisation: str = ""
     resources: set[str] = field(default_factory=set)
 
@@ -182,38 +185,59 @@ class Volume(Evaluator):
             w.resources.add(entry.resource)
         return []
 
-    def _baseline(self, session: Session, actor: str, start: datetime) -> int:
-        since = start - timedelta(days=self.p.history_days)
-        rows = session.execute(
-            select(ActorWindow.window_start, ActorWindow.count).where(
-                ActorWindow.rule_code == self.rule.code,
-                ActorWindow.actor == actor,
-                ActorWindow.window_start >= since,
-                ActorWindow.window_start < start,
-            )
-        ).all()
-        return max((c for s, c in rows if self._quiet(s.replace(tzinfo=UTC))), default=0)
+    def _load(self, session: Session, fresh: list[tuple[str, _Window]]) -> None:
+        """For windows first flushed here: add what a previous process stored for them, and
+        take each actor's baseline from its stored windows (one query per chunk of actors)."""
+        history = timedelta(days=self.p.history_days)
+        for i in range(0, len(fresh), CHUNK):
+            part = fresh[i : i + CHUNK]
+            rows = session.execute(
+                select(ActorWindow.actor, ActorWindow.window_start, ActorWindow.count).where(
+                    ActorWindow.rule_code == self.rule.code,
+                    ActorWindow.actor.in_([a for a, _ in part]),
+                    ActorWindow.window_start >= min(w.start for _, w in part) - history,
+                    ActorWindow.window_start <= max(w.start for _, w in part),
+                )
+            ).all()
+            stored: dict[str, list[tuple[datetime, int]]] = {}
+            for actor, start, count in rows:
+                stored.setdefault(actor, []).append((to_utc(start), count))
+            for actor, w in part:
+                mine = stored.get(actor, [])
+                w.count += sum(c for s, c in mine if s == w.start)
+                w.stored = any(s == w.start for s, _ in mine)
+                since = w.start - history
+                w.baseline = max(
+                    (c for s, c in mine if since <= s < w.start and self._quiet(s)), default=0
+                )
+                w.threshold = max(self.p.min_count, int(self.p.factor * w.baseline) + 1)
 
     def flush(self, session: Session) -> list[Hit]:
-        """Store the windows' counts; a finding for each window at or over its threshold."""
-        hits = []
-        for actor, w in list(self.windows.items()):
-            if not w.dirty:
-                continue
+        """Store the windows' counts (one statement for the new, one for the changed); a
+        finding for each window at or over its threshold."""
+        dirty = [(actor, w) for actor, w in self.windows.items() if w.dirty]
+        if not dirty:
+            return []
+        self._load(session, [(a, w) for a, w in dirty if w.threshold is None])
+        rows = {False: [], True: []}  # stored yet? → rows to write
+        for actor, w in dirty:
             w.dirty = False
-            stored = session.get(ActorWindow, (self.rule.code, actor, w.start))
-            if stored is None:
-                stored = ActorWindow(
-                    rule_code=self.rule.code, actor=actor, window_start=w.start, count=0
-                )
-                session.add(stored)
-            if w.threshold is None:  # first flush of this window here: add what a previous
-                w.count += stored.count  # process counted before it stopped
-            stored.count = w.count
-            if w.threshold is None:
-                w.baseline = self._baseline(session, actor, w.start)
-                w.threshold = max(self.p.min_count, int(self.p.factor * w.baseline) + 1)
-            if w.count >= w.threshold:
+            rows[w.stored].append(
+                {
+                    "rule_code": self.rule.code,
+                    "actor": actor,
+                    "window_start": w.start,
+                    "count": w.count,
+                }
+            )
+            w.stored = True
+        if rows[False]:
+            session.execute(insert(ActorWindow), rows[False])
+        if rows[True]:
+            session.execute(update(ActorWindow), rows[True])
+        hits = []
+        for actor, w in dirty:
+            if w.count >= (w.threshold or 0):
                 w.fired = True
                 facts = {
                     "count": w.count,
@@ -387,20 +411,30 @@ class GrantUses:
                 self.destroyed[int(tail)] = entry.seq
 
     def flush(self, session: Session) -> None:
-        """Add this batch's counts to the stored ones."""
-        for grant, (org, n, first, last) in self.reads.items():
-            row = session.get(GrantUse, grant)
-            if row is None:
-                session.add(
-                    GrantUse(
-                        grant_id=grant, organisation=org, reads=n, first_seq=first, last_seq=last
-                    )
+        """Add this batch's counts to the stored ones (the rows read in one query)."""
+        grants = sorted(set(self.reads) | set(self.destroyed))
+        rows: dict[int, GrantUse] = {}
+        for i in range(0, len(grants), CHUNK):
+            rows.update(
+                (r.grant_id, r)
+                for r in session.scalars(
+                    select(GrantUse).where(GrantUse.grant_id.in_(grants[i : i + CHUNK]))
                 )
+            )
+        for grant, (org, n, first, last) in self.reads.items():
+            row = rows.get(grant)
+            if row is None:
+                row = rows[grant] = GrantUse(
+                    grant_id=grant, organisation=org, reads=n, first_seq=first, last_seq=last
+                )
+                session.add(row)
             else:
                 row.reads += n
                 row.last_seq = max(row.last_seq, last)
+                if not row.organisation:  # declared destroyed before any read was counted
+                    row.organisation = org
         for grant, seq in self.destroyed.items():
-            row = session.get(GrantUse, grant)
+            row = rows.get(grant)
             if row is None:
                 session.add(
                     GrantUse(
