@@ -19,6 +19,7 @@ from citybrain.cockpit import web as cockpit_web
 from citybrain.cockpit.catalogue import install_catalogue
 from citybrain.cockpit.citizen_page import install_citizen_page
 from citybrain.cockpit.map import install_map
+from citybrain.cockpit.oversight_page import install_oversight_page
 from citybrain.cockpit.quality import install_quality
 from citybrain.cockpit.report_page import install_report_page
 from citybrain.cockpit.sharing_page import install_sharing_page
@@ -261,4 +262,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_sharing_page(app)
     install_citizen_page(app)
     install_report_page(app)
+    install_oversight_page(app)
     return app
