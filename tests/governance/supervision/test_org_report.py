@@ -7,11 +7,14 @@ whose text says the same."""
 from __future__ import annotations
 
 import io
+import json
 from datetime import date, timedelta
 from typing import Any
 
 from pypdf import PdfReader
+from typer.testing import CliRunner
 
+from citybrain.governance.supervision.cli import app as supervision_cli
 from citybrain.governance.supervision.reports import Period, period_of
 from citybrain.hub.quality.models import QualityScore
 from tests.governance.conftest import Sharing
@@ -219,3 +222,30 @@ def test_periods_are_whole_city_days() -> None:
     default = period_of(None, None, local(3, 1))  # 01:00 Thursday local, Wednesday in UTC
     assert local(3, 1).date() == date(2026, 3, 4)
     assert (default.since, default.until) == (date(2026, 2, 4), date(2026, 3, 5))
+
+
+def test_the_cli_writes_the_same_report(
+    sharing: Sharing, clock: MovableClock, tmp_path: Any
+) -> None:
+    a_week(sharing, clock)
+    rt = sharing.runtime
+    where = ["--db", rt.settings.database_url, "--data-dir", str(rt.settings.data_dir)]
+    runner = CliRunner(env={"COLUMNS": "200"})
+    week = ["--since", WEEK["since"], "--until", WEEK["until"]]
+    printed = runner.invoke(supervision_cli, ["report", sharing.health, *week, *where])
+    assert printed.exit_code == 0, printed.output
+    doc = json.loads(printed.output)
+    api = report(sharing, sharing.health).json()
+    for part in ("actions", "grants", "findings", "incidents", "report_cases", "bulletins"):
+        assert doc[part] == api[part], part
+    out = tmp_path / "health.pdf"
+    wrote = runner.invoke(
+        supervision_cli,
+        ["report", sharing.health, *week, "--pdf", str(out), "--lang", "en", *where],
+    )
+    assert wrote.exit_code == 0, wrote.output
+    assert "Data oversight report" in pdf_text(out.read_bytes())
+    bad = runner.invoke(supervision_cli, ["report", sharing.health, "--since", "March", *where])
+    assert bad.exit_code == 2 and "--since" in bad.output
+    missing = runner.invoke(supervision_cli, ["report", "91330100MA0000000X", *where])
+    assert missing.exit_code != 0

@@ -5,6 +5,7 @@ reading findings and their evidence is ledgered through the gate's system path."
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -12,11 +13,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from citybrain.governance.supervision import reports, service
 from citybrain.governance.supervision import rules as rulebook
-from citybrain.governance.supervision import service
 from citybrain.governance.supervision.api import register_gate_actions
 from citybrain.governance.supervision.detector import detector_of
 from citybrain.governance.supervision.models import Finding
+from citybrain.governance.supervision.report_pdf import file_name, render_pdf
 from citybrain.kernel.cli_common import (
     ConfigOpt,
     DataDirOpt,
@@ -132,3 +134,53 @@ def bundle(
         rt.close()
     out.write_text(json.dumps(doc, ensure_ascii=False, indent=2), encoding="utf-8")
     Console().print(f"{len(doc['entries'])} entries → {out}")
+
+
+def _json_time(value: object) -> str:
+    """Times as the API writes them (ISO 8601, UTC as ``Z``); days as ISO dates."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def _day(value: str | None, field: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a day (YYYY-MM-DD)", param_hint=field) from None
+
+
+@app.command("report", help=both("cli.supervision.report"))
+def org_report(
+    org: Annotated[str, typer.Argument(help="organisation code")],
+    since: Annotated[str | None, typer.Option(help="first day, YYYY-MM-DD (UTC+08:00)")] = None,
+    until: Annotated[str | None, typer.Option(help="last day, YYYY-MM-DD (default today)")] = None,
+    pdf: Annotated[Path | None, typer.Option("--pdf", help="write the PDF here")] = None,
+    lang: LangOpt = None,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """An organisation's oversight report for a period: JSON on stdout, or a PDF file."""
+    first, last = _day(since, "--since"), _day(until, "--until")
+    rt = open_runtime(data_dir, db, config)
+    locale = locale_of(rt, lang)
+    try:
+        register_gate_actions()
+        now = rt.clock()
+        period = reports.period_of(first, last, now)
+        res = Resource("OversightReport", org, org)
+        purpose = f"cli oversight report {org} {period.since}..{period.until}"
+        with operator_session(rt, "supervision.report", res, purpose) as session:
+            doc = reports.build_report(session, org, period, now)
+    finally:
+        rt.close()
+    if pdf is None:
+        typer.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=_json_time))
+        return
+    pdf.write_bytes(render_pdf(doc, locale))
+    Console().print(f"{file_name(doc)} → {pdf}")

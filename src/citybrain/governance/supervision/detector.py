@@ -134,10 +134,17 @@ class Detector:
 
     def _article(self, session: Session, rule: RuleSpec, organisation: str) -> str:
         now = time.monotonic()
-        if now - self._kinds_at > 60 or organisation not in self._kinds:
+        if now - self._kinds_at > 60:  # the whole map, a minute old at most
             self._kinds = dict(session.execute(select(Organisation.code, Organisation.kind)).all())
             self._kinds_at = now
-        return rule.article if self._kinds.get(organisation) in OFFICIALS else "24"
+        kind = self._kinds.get(organisation)
+        if kind is None:  # new since the refresh, or no organisation at all: ask for this one
+            kind = session.scalar(
+                select(Organisation.kind).where(Organisation.code == organisation)
+            )
+            if kind is not None:
+                self._kinds[organisation] = kind
+        return rule.article if kind in OFFICIALS else "24"
 
     # --- steps ------------------------------------------------------------------------------
 
@@ -345,12 +352,20 @@ def detector_of(runtime: Runtime) -> Detector:
 
 class DetectorService:
     """The detector in a background thread: steps whenever an action is ledgered (or every
-    ``poll_s``), sweeps every ``sweep_s``."""
+    ``poll_s``), but not more often than every ``min_gap_s`` while it keeps up (a busy ledger
+    is read in fewer, larger steps instead of one per commit), and sweeps every ``sweep_s``."""
 
-    def __init__(self, runtime: Runtime, *, poll_s: float = 0.25, sweep_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        poll_s: float = 0.25,
+        sweep_s: float = 60.0,
+        min_gap_s: float = 0.1,
+    ) -> None:
         self.detector = detector_of(runtime)
         self.rt = runtime
-        self.poll_s, self.sweep_s = poll_s, sweep_s
+        self.poll_s, self.sweep_s, self.min_gap_s = poll_s, sweep_s, min_gap_s
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -367,6 +382,7 @@ class DetectorService:
         last_sweep = 0.0
         while not self._stop.is_set():
             self._wake.clear()
+            started = time.monotonic()
             try:
                 res = self.detector.step()
                 if time.monotonic() - last_sweep >= self.sweep_s:
@@ -377,6 +393,8 @@ class DetectorService:
                 res = StepResult(0, [], 0)
             if res.read < self.detector.batch:
                 self._wake.wait(self.poll_s)
+                if (rest := self.min_gap_s - (time.monotonic() - started)) > 0:
+                    self._stop.wait(rest)
 
     def stop(self) -> None:
         """Stop the thread and the subscription."""
