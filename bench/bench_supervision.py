@@ -1,13 +1,15 @@
 """Detection latency: from a ledger append to its finding, while the ledger grows at a set rate.
 
 Prints one JSON object. Usage: python bench/bench_supervision.py [--rate 5000] [--seconds 20]
-[--pg URL|none]
+[--pg URL|none] [--tick-ms 10] [--writer-process]
 
 A writer thread appends ordinary reads (spread over 200 clerks, under every rule's threshold)
-in batches every 10 ms, as the group committer does, and announces each batch on the bus as
-the gate does; every 0.25 s one of the entries is a denied read without a live grant (a
-finding of rule ``read-without-live-grant``). The detector runs as in ``citybrain up``: the
-background service woken by the bus, polling every 0.25 s otherwise. Latency = the finding's
+in batches every ``--tick-ms`` (10 ms), as the group committer does, and announces each batch
+on the bus as the gate does (with ``--writer-process`` it writes from another process, as API
+workers do, and the detector finds the entries by polling); every 0.25 s one of the entries
+is a denied read without a live grant (a finding of rule ``read-without-live-grant``). The
+detector runs as in ``citybrain up``: the background service woken by the bus, polling every
+0.25 s otherwise. Latency = the finding's
 ``detected_at`` minus the wall time its entry's transaction committed. Also reported: the rate
 actually appended, the detector's backlog at the end, and — the baseline, same process — how
 fast the detector reads a backlog of the same entries with nobody writing (entries/s).

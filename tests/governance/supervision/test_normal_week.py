@@ -3,7 +3,8 @@
 The week: clerks of three departments reading through their grants in office hours (a
 seeded, uneven number per hour), a service account polling round the clock, daily batches of
 the unconditional dataset, wide sandbox queries, requests answered within the SLA, a grant
-that ends with its copies declared destroyed, and denials by policies no rule watches (a clerk
+that ends with its copies declared destroyed, a risk bulletin acknowledged in time, a dispute
+accepted in time, and denials by policies no rule watches (a clerk
 editing another department's dataset). Reads are appended to the ledger as the gate writes
 them; everything else goes through the routes.
 """
@@ -107,6 +108,37 @@ def normal_week(world: Sharing, clock: MovableClock, rng: random.Random) -> dict
         f"/sharing/grants/{short_grant}/destruction",
         headers=world.h("health_clerk"),
         json={"method": "deleted after the follow-up"},
+    )
+    assert r.status_code == 200, r.text
+    # a risk bulletin on Thursday, acknowledged by both departments before Saturday's deadline;
+    # a dispute about a rejected batch, filed Thursday, accepted by the bureau on Friday
+    move_to(world, clock, local(3, 15))
+    body = {
+        "title_zh": "摄像头固件漏洞",
+        "body_zh": "请于周六前升级固件并确认。",
+        "severity": "high",
+        "audience": "chosen",
+        "organisations": [world.health, world.transport],
+        "ack_deadline": local(5, 18).isoformat(),
+    }
+    r = world.client.post("/security/bulletins", headers=world.h("operator"), json=body)
+    assert r.status_code == 201, r.text
+    bulletin = r.json()["id"]
+    case = {
+        "respondent": world.runtime.settings.city_code,
+        "subject_type": "batch_rejected",
+        "title": "批次被拒收",
+        "claim": "The batch met the schema; the rejection was wrong.",
+    }
+    r = world.client.post("/disputes", headers=world.h("civil_clerk"), json=case)
+    assert r.status_code == 201, r.text
+    dispute = r.json()["id"]
+    move_to(world, clock, local(4, 11))
+    for who in ("health_clerk", "transport_clerk"):
+        r = world.client.post(f"/security/bulletins/{bulletin}/ack", headers=world.h(who))
+        assert r.status_code == 200, r.text
+    r = world.client.post(
+        f"/disputes/{dispute}/accept", headers=world.h("operator"), json={"accept": True}
     )
     assert r.status_code == 200, r.text
     return grants

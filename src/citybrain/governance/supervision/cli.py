@@ -17,6 +17,7 @@ from citybrain.governance.supervision import reports, service
 from citybrain.governance.supervision import rules as rulebook
 from citybrain.governance.supervision.api import register_gate_actions
 from citybrain.governance.supervision.detector import detector_of
+from citybrain.governance.supervision.integrity import check_findings
 from citybrain.governance.supervision.models import Finding
 from citybrain.governance.supervision.report_pdf import file_name, render_pdf
 from citybrain.kernel.cli_common import (
@@ -184,3 +185,39 @@ def org_report(
         return
     pdf.write_bytes(render_pdf(doc, locale))
     Console().print(f"{file_name(doc)} → {pdf}")
+
+
+@app.command("verify", help=both("cli.supervision.verify"))
+def verify(
+    lang: LangOpt = None, data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None
+) -> None:
+    """Check the findings table against the detector's ledger entries; exit 1 on a finding
+    deleted from the table or one the detector never ledgered."""
+    rt = open_runtime(data_dir, db, config)
+    locale = locale_of(rt, lang)
+    try:
+        register_gate_actions()
+        res = Resource("Supervision", "findings")
+        with operator_session(rt, "supervision.read", res, "cli verify findings") as session:
+            check = check_findings(session)
+    finally:
+        rt.close()
+    console = Console()
+    console.print(
+        t(
+            "supervision.verify.summary",
+            locale,
+            entries=check.entries,
+            ledgered=check.ledgered,
+            stored=check.stored,
+        )
+    )
+    if check.missing_count:
+        ids = ", ".join(map(str, check.missing))
+        console.print(t("supervision.verify.missing", locale, n=check.missing_count, ids=ids))
+    if check.unledgered_count:
+        ids = ", ".join(map(str, check.unledgered))
+        console.print(t("supervision.verify.unledgered", locale, n=check.unledgered_count, ids=ids))
+    if not check.ok:
+        raise typer.Exit(1)
+    console.print(t("supervision.verify.ok", locale))

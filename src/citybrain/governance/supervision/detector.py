@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from citybrain.governance.security.service import officer_of
+from citybrain.governance.supervision.integrity import DETECT_ACTION, id_ranges
 from citybrain.governance.supervision.models import DetectorCursor, Finding, FindingEvidence
 from citybrain.governance.supervision.rules import (
     OFFICIALS,
@@ -50,7 +51,7 @@ from citybrain.ledger.models import LedgerEntry
 
 log = logging.getLogger(__name__)
 ACTOR = "system:supervision"
-DETECT_ACTION = "supervision.detect"
+MAX_IDS_TEXT = 360  # the ledger keeps 500 characters of purpose
 
 
 class FindingRaised(Event):
@@ -304,7 +305,9 @@ class Detector:
                 session.add(FindingEvidence(finding_id=f.id, seq=seq))
         if not opened:
             return [], updated, None
-        ids = ", ".join(str(f.id) for f in opened[:40])
+        ids = id_ranges([f.id for f in opened])  # one transaction: consecutive ids, short
+        if len(ids) > MAX_IDS_TEXT:  # never cut a number: the verifier would misread it
+            ids = ids[: ids.rfind(", ", 0, MAX_IDS_TEXT)] + ", …"
         entry = self.rt.gate.system_in(
             session,
             ACTOR,
@@ -312,7 +315,7 @@ class Detector:
             DETECT_ACTION,
             Resource("Finding", str(opened[0].id)),
             request_id=request_id,
-            purpose=f"{len(opened)} findings: {ids}"[:400],
+            purpose=f"{len(opened)} findings: {ids}",
         )
         return opened, updated, entry
 
