@@ -6,11 +6,8 @@ catalogues."""
 from __future__ import annotations
 
 import html
-import json
 import re
-import string
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from fastapi import FastAPI
@@ -20,10 +17,10 @@ from fastapi.testclient import TestClient
 from citybrain.api.app import create_app
 from citybrain.cockpit.citizen_page import citizen_messages, install_citizen_page
 from citybrain.cockpit.web import HERE
-from citybrain.kernel.config import load_settings
 from citybrain.kernel.http import governed, public_or_governed
 from citybrain.kernel.i18n import catalogue
 from citybrain.kernel.runtime import Runtime
+from tests.cockpit.pages import embedded_config, page_only_app, placeholders, scripts_text
 from tests.governance.conftest import dataset_body, id_number, residents_csv
 from tests.helpers import bearer, make_org, make_user
 
@@ -37,10 +34,7 @@ PASSWORD = "citizen-password-1"
 
 def page_app(tmp_path: Path) -> FastAPI:
     """Only the page (and /static) over settings: the shell needs no database."""
-    app = FastAPI()
-    app.state.runtime = SimpleNamespace(settings=load_settings(environ={}, data_dir=tmp_path))
-    install_citizen_page(app)
-    return app
+    return page_only_app(tmp_path, install_citizen_page)
 
 
 def with_page(app: FastAPI) -> FastAPI:
@@ -51,9 +45,7 @@ def with_page(app: FastAPI) -> FastAPI:
 
 
 def page_config(text: str) -> dict[str, Any]:
-    found = re.search(r'id="citizen"[^>]*data-config="([^"]*)"', text)
-    assert found, "the page carries its configuration"
-    return json.loads(html.unescape(found.group(1)))  # type: ignore[no-any-return]
+    return embedded_config(text, "citizen")
 
 
 def scripts(text: str) -> list[str]:
@@ -62,7 +54,7 @@ def scripts(text: str) -> list[str]:
 
 def script_source() -> str:
     """Every script the page loads, as one text."""
-    return "\n".join(path.read_text(encoding="utf-8") for path in SCRIPTS)
+    return scripts_text(SCRIPTS)
 
 
 def rights(text: str) -> str:
@@ -252,17 +244,13 @@ def test_page_is_public_and_carries_no_data(runtime: Runtime) -> None:
         assert "/citizen" not in client.get("/openapi.json").json()["paths"]
 
 
-def _placeholders(message: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(message) if name}
-
-
 def test_catalogues_have_the_same_citizen_keys() -> None:
     zh = {k: v for k, v in catalogue("zh-CN").items() if k.startswith("citizen.")}
     en = {k: v for k, v in catalogue("en").items() if k.startswith("citizen.")}
     assert set(zh) == set(en) and len(zh) > 60
     for key in zh:
         assert zh[key].strip() and en[key].strip(), key
-        assert _placeholders(zh[key]) == _placeholders(en[key]), key
+        assert placeholders(zh[key]) == placeholders(en[key]), key
     assert catalogue("zh-CN")["nav.citizen"] == "我的数据"
     assert catalogue("en")["nav.citizen"] == "My data"
     # the vocabularies the script labels: actions of a use, objection states, API fields

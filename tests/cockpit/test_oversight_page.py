@@ -9,17 +9,14 @@ meets a clear 403 message, in both languages."""
 
 from __future__ import annotations
 
-import html
 import json
 import re
-import string
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,6 +39,7 @@ from citybrain.kernel.config import load_settings
 from citybrain.kernel.http import governed, public_or_governed
 from citybrain.kernel.i18n import catalogue
 from citybrain.kernel.runtime import Runtime
+from tests.cockpit.pages import embedded_config, page_only_app, placeholders, scripts_text
 from tests.e2e.test_home_browser import CHROMIUM, CHROMIUM_ARGS, chromium_path  # noqa: F401
 from tests.e2e.test_sharing_browser import DATASET
 from tests.helpers import bearer, make_org, make_user
@@ -66,20 +64,15 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 def page_app(tmp_path: Path) -> FastAPI:
     """Only the page (and /static) over settings: the shell needs no database."""
-    app = FastAPI()
-    app.state.runtime = SimpleNamespace(settings=load_settings(environ={}, data_dir=tmp_path))
-    install_oversight_page(app)
-    return app
+    return page_only_app(tmp_path, install_oversight_page)
 
 
 def page_config(text: str) -> dict[str, Any]:
-    found = re.search(r'id="oversight"[^>]*data-config="([^"]*)"', text)
-    assert found, "the page carries its configuration"
-    return json.loads(html.unescape(found.group(1)))  # type: ignore[no-any-return]
+    return embedded_config(text, "oversight")
 
 
 def script_source(paths: list[Path] = SCRIPTS) -> str:
-    return "\n".join(path.read_text(encoding="utf-8") for path in paths)
+    return scripts_text(paths)
 
 
 def test_page_in_chinese_by_default_and_english_with_lang(tmp_path: Path) -> None:
@@ -145,17 +138,13 @@ def test_page_in_chinese_by_default_and_english_with_lang(tmp_path: Path) -> Non
         )
 
 
-def _placeholders(message: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(message) if name}
-
-
 def test_catalogues_have_the_same_oversight_keys() -> None:
     zh = {k: v for k, v in catalogue("zh-CN").items() if k.startswith("oversight.")}
     en = {k: v for k, v in catalogue("en").items() if k.startswith("oversight.")}
     assert set(zh) == set(en) and len(zh) > 200
     for key in zh:
         assert zh[key].strip() and en[key].strip(), key
-        assert _placeholders(zh[key]) == _placeholders(en[key]), key
+        assert placeholders(zh[key]) == placeholders(en[key]), key
         # real Chinese: every zh message with words in it has Chinese characters
         words = re.sub(r"\{\w+\}|citybrain [a-z -]+|PDF|JavaScript", "", zh[key])
         assert CJK.search(words) or not re.search(r"[A-Za-z]", words), key

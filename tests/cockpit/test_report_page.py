@@ -5,7 +5,6 @@ field), the receipt code shown, looked up, the status followed as the staff move
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import string
@@ -14,7 +13,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +30,7 @@ from citybrain.kernel.config import load_settings
 from citybrain.kernel.http import governed, public_or_governed
 from citybrain.kernel.i18n import catalogue
 from citybrain.kernel.runtime import Runtime
+from tests.cockpit.pages import embedded_config, page_only_app, scripts_text
 from tests.e2e.test_home_browser import CHROMIUM, CHROMIUM_ARGS, chromium_path  # noqa: F401
 from tests.helpers import bearer, make_org, make_user
 
@@ -43,20 +42,15 @@ STORY = "某社区把居民的健康码信息（含身份证号）拍照发到�
 
 def page_app(tmp_path: Path) -> FastAPI:
     """Only the page (and /static) over settings: the shell needs no database."""
-    app = FastAPI()
-    app.state.runtime = SimpleNamespace(settings=load_settings(environ={}, data_dir=tmp_path))
-    install_report_page(app)
-    return app
+    return page_only_app(tmp_path, install_report_page)
 
 
 def page_config(text: str) -> dict[str, Any]:
-    found = re.search(r'id="report"[^>]*data-config="([^"]*)"', text)
-    assert found, "the page carries its configuration"
-    return json.loads(html.unescape(found.group(1)))  # type: ignore[no-any-return]
+    return embedded_config(text, "report")
 
 
 def script_source() -> str:
-    return "\n".join(path.read_text(encoding="utf-8") for path in SCRIPTS)
+    return scripts_text(SCRIPTS)
 
 
 def test_page_in_chinese_by_default_and_english_with_lang(tmp_path: Path) -> None:

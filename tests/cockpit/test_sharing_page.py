@@ -4,12 +4,8 @@ message the script shows present in both catalogues."""
 
 from __future__ import annotations
 
-import html
-import json
 import re
-import string
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from fastapi import FastAPI
@@ -21,10 +17,10 @@ from citybrain.cockpit.sharing_page import install_sharing_page, sharing_message
 from citybrain.cockpit.web import HERE
 from citybrain.governance.privacy.masking import MaskKind
 from citybrain.governance.sharing import vocab
-from citybrain.kernel.config import load_settings
 from citybrain.kernel.http import governed, public_or_governed
 from citybrain.kernel.i18n import catalogue
 from citybrain.kernel.runtime import Runtime
+from tests.cockpit.pages import embedded_config, page_only_app, placeholders, scripts_text
 from tests.helpers import bearer, make_org, make_user
 
 # The page's scripts in document order: the shared helpers first, then the page's core and its
@@ -42,15 +38,12 @@ MAX_SCRIPT_LINES = 600  # the house rule: no god file
 
 def script_source() -> str:
     """Every script the page loads, as one text."""
-    return "\n".join(path.read_text(encoding="utf-8") for path in SCRIPTS)
+    return scripts_text(SCRIPTS)
 
 
 def page_app(tmp_path: Path) -> FastAPI:
     """Only the page (and /static) over settings: the shell needs no database."""
-    app = FastAPI()
-    app.state.runtime = SimpleNamespace(settings=load_settings(environ={}, data_dir=tmp_path))
-    install_sharing_page(app)
-    return app
+    return page_only_app(tmp_path, install_sharing_page)
 
 
 def with_page(app: FastAPI) -> FastAPI:
@@ -61,9 +54,7 @@ def with_page(app: FastAPI) -> FastAPI:
 
 
 def page_config(text: str) -> dict[str, Any]:
-    found = re.search(r'id="sharing"[^>]*data-config="([^"]*)"', text)
-    assert found, "the page carries its configuration"
-    return json.loads(html.unescape(found.group(1)))  # type: ignore[no-any-return]
+    return embedded_config(text, "sharing")
 
 
 def scripts(text: str) -> list[str]:
@@ -203,17 +194,13 @@ def test_page_is_public_and_carries_no_data(runtime: Runtime) -> None:
         assert "/sharing" not in client.get("/openapi.json").json()["paths"]
 
 
-def _placeholders(message: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(message) if name}
-
-
 def test_catalogues_have_the_same_sharing_keys() -> None:
     zh = {k: v for k, v in catalogue("zh-CN").items() if k.startswith("sharing.")}
     en = {k: v for k, v in catalogue("en").items() if k.startswith("sharing.")}
     assert set(zh) == set(en) and len(zh) > 100
     for key in zh:
         assert zh[key].strip() and en[key].strip(), key
-        assert _placeholders(zh[key]) == _placeholders(en[key]), key
+        assert placeholders(zh[key]) == placeholders(en[key]), key
     assert catalogue("zh-CN")["nav.sharing"] == "数据共享"
     assert catalogue("en")["nav.sharing"] == "Data sharing"
     # the vocabularies the script labels

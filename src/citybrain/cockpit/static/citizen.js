@@ -59,8 +59,15 @@
   const localProblem = problems.local;
 
   /* The API with this tab's bearer token; a 401 while signed in ends the session here. */
-  const http = UI.client({ tokenKey: TOKEN_KEY, locale: config.locale, msg, onExpired: () => expire() });
+  const http = UI.client({ tokenKey: TOKEN_KEY, locale: config.locale, msg, onExpired: () => auth.expire() });
   const { api, send } = http;
+  /* Signing out and a session that expired (cockpit_ui.js); signing in is this page's own
+     (registration signs the new account in too). */
+  const auth = UI.session({ http, ui, problems, notice, signedOutView, start, texts: {
+    expired: msg("signin.expired"),
+    mustChange: msg("signin.must_change"),
+    signedOut: msg("signin.signed_out"),
+  } });
 
   /* ---------- times ---------- */
 
@@ -101,12 +108,6 @@
     ui.signinForm.reset();
     clearProblem(ui.signinError, ui.signinForm);
     clearProblem(ui.registerError, ui.registerForm);
-  }
-
-  function expire() {
-    http.save(null);
-    signedOutView();
-    notice(msg("signin.expired"));
   }
 
   /* Sign in with a name and password; true when the workspace is shown. */
@@ -171,21 +172,6 @@
     } finally {
       button.disabled = false;
     }
-  }
-
-  async function signOut() {
-    notice("");
-    if (http.token) {
-      try {
-        await api("POST", "/auth/logout");
-      } catch (err) {
-        /* the token is dropped here whatever the server says */
-      }
-    }
-    http.save(null);
-    signedOutView();
-    notice(msg("signin.signed_out"));
-    ui.signinForm.elements.name.focus();
   }
 
   async function start() {
@@ -436,7 +422,7 @@
 
   ui.signinForm.addEventListener("submit", signIn);
   ui.registerForm.addEventListener("submit", register);
-  byId("signout").addEventListener("click", signOut);
+  byId("signout").addEventListener("click", auth.signOut);
   byId("refresh").addEventListener("click", () => {
     notice("");
     refresh();

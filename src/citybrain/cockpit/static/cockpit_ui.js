@@ -274,6 +274,65 @@
     return self;
   }
 
+  /* ---------- signing in and out ---------- */
+
+  /* The sign-in form, sign-out and session expiry of a page over client(). options: http (the
+     client), ui (signinForm with name and password, signinError), problems (from problems()),
+     notice, texts {expired, mustChange, signedOut} (already in the page's locale),
+     signedOutView(), start(). Returns {signIn(event), signOut(), expire()}. */
+  function session(options) {
+    const { http, notice, texts } = options;
+    const { signinForm: form, signinError: errorBox } = options.ui;
+    const { show: showProblem, clear: clearProblem } = options.problems;
+    const self = {
+      expire() {
+        http.save(null);
+        options.signedOutView();
+        notice(texts.expired);
+      },
+
+      async signIn(event) {
+        event.preventDefault();
+        clearProblem(errorBox, form);
+        notice("");
+        const name = form.elements.name.value.trim();
+        const password = form.elements.password.value;
+        const button = form.querySelector('button[type="submit"]');
+        button.disabled = true;
+        try {
+          const out = await http.api("POST", "/auth/login", { name, password });
+          if (out.must_change_password) {
+            showProblem(errorBox, new Problem(403, { detail: texts.mustChange }));
+            return;
+          }
+          http.save(out.access_token);
+          form.elements.password.value = "";
+          await options.start();
+        } catch (err) {
+          showProblem(errorBox, err, form);
+        } finally {
+          button.disabled = false;
+        }
+      },
+
+      async signOut() {
+        notice("");
+        if (http.token) {
+          try {
+            await http.api("POST", "/auth/logout");
+          } catch (err) {
+            /* the token is dropped here whatever the server says */
+          }
+        }
+        http.save(null);
+        options.signedOutView();
+        notice(texts.signedOut);
+        form.elements.name.focus();
+      },
+    };
+    return self;
+  }
+
   window.CityBrainUI = Object.freeze({
     messages,
     el,
@@ -287,5 +346,6 @@
     fieldBase,
     problems,
     client,
+    session,
   });
 })();

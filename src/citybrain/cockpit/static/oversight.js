@@ -126,8 +126,14 @@
 
   /* ---------- the API ---------- */
 
-  const http = UI.client({ tokenKey: TOKEN_KEY, locale: config.locale, msg, onExpired: () => expire() });
+  const http = UI.client({ tokenKey: TOKEN_KEY, locale: config.locale, msg, onExpired: () => auth.expire() });
   const api = http.api;
+  /* Signing in, out, and a session that expired (cockpit_ui.js). */
+  const auth = UI.session({ http, ui, problems, notice, signedOutView, start, texts: {
+    expired: msg("signin.expired"),
+    mustChange: msg("signin.must_change"),
+    signedOut: msg("signin.signed_out"),
+  } });
 
   /* ---------- tabs (WAI-ARIA tabs, automatic activation) ---------- */
 
@@ -177,51 +183,6 @@
     for (const panel of panels) {
       panel.reset(); // nothing one user saw is left for the next
     }
-  }
-
-  function expire() {
-    http.save(null);
-    signedOutView();
-    notice(msg("signin.expired"));
-  }
-
-  async function signIn(event) {
-    event.preventDefault();
-    clearProblem(ui.signinError, ui.signinForm);
-    notice("");
-    const name = ui.signinForm.elements.name.value.trim();
-    const password = ui.signinForm.elements.password.value;
-    const button = ui.signinForm.querySelector('button[type="submit"]');
-    button.disabled = true;
-    try {
-      const out = await api("POST", "/auth/login", { name, password });
-      if (out.must_change_password) {
-        showProblem(ui.signinError, new UI.Problem(403, { detail: msg("signin.must_change") }));
-        return;
-      }
-      http.save(out.access_token);
-      ui.signinForm.elements.password.value = "";
-      await start();
-    } catch (err) {
-      showProblem(ui.signinError, err, ui.signinForm);
-    } finally {
-      button.disabled = false;
-    }
-  }
-
-  async function signOut() {
-    notice("");
-    if (http.token) {
-      try {
-        await api("POST", "/auth/logout");
-      } catch (err) {
-        /* the token is dropped here whatever the server says */
-      }
-    }
-    http.save(null);
-    signedOutView();
-    notice(msg("signin.signed_out"));
-    ui.signinForm.elements.name.focus();
   }
 
   /* Names of the organisations, for the tables and the report form's suggestions: the
@@ -320,8 +281,8 @@
   };
   window.CityBrainOversight = S;
 
-  ui.signinForm.addEventListener("submit", signIn);
-  byId("signout").addEventListener("click", signOut);
+  ui.signinForm.addEventListener("submit", auth.signIn);
+  byId("signout").addEventListener("click", auth.signOut);
   byId("refresh").addEventListener("click", () => {
     notice("");
     refreshAll();

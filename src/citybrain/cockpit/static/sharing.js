@@ -131,8 +131,14 @@
   /* ---------- the API ---------- */
 
   /* The API with this tab's bearer token; a 401 while signed in ends the session here. */
-  const http = UI.client({ tokenKey: TOKEN_KEY, locale: config.locale, msg, onExpired: () => expire() });
+  const http = UI.client({ tokenKey: TOKEN_KEY, locale: config.locale, msg, onExpired: () => auth.expire() });
   const api = http.api;
+  /* Signing in, out, and a session that expired (cockpit_ui.js). */
+  const auth = UI.session({ http, ui, problems, notice, signedOutView, start, texts: {
+    expired: msg("signin.expired"),
+    mustChange: msg("signin.must_change"),
+    signedOut: msg("signin.signed_out"),
+  } });
 
   /* Every item of a paged list (Page: items, next_cursor), up to MAX_PAGES pages. */
   async function all(path) {
@@ -167,51 +173,6 @@
     }
     S.resetRequest(); // nothing typed by one user is left for the next
     S.closePreview();
-  }
-
-  function expire() {
-    http.save(null);
-    signedOutView();
-    notice(msg("signin.expired"));
-  }
-
-  async function signIn(event) {
-    event.preventDefault();
-    clearProblem(ui.signinError, ui.signinForm);
-    notice("");
-    const name = ui.signinForm.elements.name.value.trim();
-    const password = ui.signinForm.elements.password.value;
-    const button = ui.signinForm.querySelector('button[type="submit"]');
-    button.disabled = true;
-    try {
-      const out = await api("POST", "/auth/login", { name, password });
-      if (out.must_change_password) {
-        showProblem(ui.signinError, new UI.Problem(403, { detail: msg("signin.must_change") }));
-        return;
-      }
-      http.save(out.access_token);
-      ui.signinForm.elements.password.value = "";
-      await start();
-    } catch (err) {
-      showProblem(ui.signinError, err, ui.signinForm);
-    } finally {
-      button.disabled = false;
-    }
-  }
-
-  async function signOut() {
-    notice("");
-    if (http.token) {
-      try {
-        await api("POST", "/auth/logout");
-      } catch (err) {
-        /* the token is dropped here whatever the server says */
-      }
-    }
-    http.save(null);
-    signedOutView();
-    notice(msg("signin.signed_out"));
-    ui.signinForm.elements.name.focus();
   }
 
   async function start() {
@@ -345,8 +306,8 @@
   };
   window.CityBrainSharing = S;
 
-  ui.signinForm.addEventListener("submit", signIn);
-  byId("signout").addEventListener("click", signOut);
+  ui.signinForm.addEventListener("submit", auth.signIn);
+  byId("signout").addEventListener("click", auth.signOut);
   byId("refresh").addEventListener("click", () => {
     notice("");
     refreshLists();
