@@ -16,25 +16,29 @@ from citybrain.scenarios.traffic.networks import TrafficMap, resco_map
 def plain_pressures(ctrl: CityBrainControl, k: int) -> list[float]:
     """The controller's pressure definition, every lane read directly."""
     sim, inter = ctrl.sim, ctrl.intersections[k]
-    halting, count, length = (
+    halting, count, length, waiting = (
         sim.lane.getLastStepHaltingNumber,
         sim.lane.getLastStepVehicleNumber,
         sim.lane.getLength,
+        sim.lane.getWaitingTime,
     )
     result = []
-    for movements in inter.green_movements:
+    for p, movements in enumerate(inter.green_movements):
         total = 0.0
         for m in movements:
             i, o = inter.movement_lanes[m]
             approach, out = inter.approach_lanes[i], inter.out_lanes[o]
             lane = approach[0]
             queue = sum(halting(x) for x in approach)
+            waited = sum(waiting(x) for x in approach if halting(x)) / ctrl.wait_unit_s
             moving = count(lane) - halting(lane)
             weight = ctrl.approach_weight * min(1.0, ctrl.approach_range_m / max(length(lane), 1))
             entry = ctrl.entry_factor if ctrl.boundary.intersection(approach) else 1.0
             storage = ctrl.spillback_share * length(out) / ctrl.vehicle_space_m
+            yields = all(inter.greens[p][x] == "g" for x in inter.movements[m].links)
+            share = ctrl.permissive_weight if yields else 1.0
             if halting(out) < storage:
-                total += (queue + weight * moving) * entry
+                total += (queue + waited + weight * moving) * entry * share
         result.append(total)
     return result
 

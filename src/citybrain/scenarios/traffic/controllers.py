@@ -55,6 +55,8 @@ class LaneCounts:
         self.edge_halting = (
             native.edge_getLastStepHaltingNumber if native else sim.edge.getLastStepHaltingNumber
         )
+        # seconds the halted vehicles on a lane have waited, summed (SUMO's waiting time)
+        self.waiting = native.lane_getWaitingTime if native else sim.lane.getWaitingTime
 
 
 class Controller:
