@@ -48,17 +48,20 @@ def _served(ctrl: CityBrainControl, indices: list[int]) -> set[str]:
 
 
 def _fake_readings(
-    ctrl: CityBrainControl, halted: dict[str, int], moving: dict[str, int] | None = None
+    ctrl: CityBrainControl,
+    halted: dict[str, int],
+    moving: dict[str, int] | None = None,
+    waited: dict[str, float] | None = None,
 ) -> None:
     """Vehicles stand where ``halted`` says and drive (too far to arrive) where ``moving``
-    says; nobody has waited yet."""
+    says; the halted ones have waited ``waited`` seconds in all (none by default)."""
     edge = ctrl.sim.lane.getEdgeID
     on = {x: halted.get(x, 0) + (moving or {}).get(x, 0) for x in {*halted, *(moving or {})}}
     ctrl.lanes.halting = lambda lane: halted.get(lane, 0)  # type: ignore[method-assign]
     ctrl.lanes.count = lambda lane: on.get(lane, 0)  # type: ignore[method-assign]
     ctrl.lanes.edge_count = lambda e: sum(n for x, n in on.items() if edge(x) == e)  # type: ignore[method-assign]
     ctrl.lanes.edge_halting = lambda e: sum(n for x, n in halted.items() if edge(x) == e)  # type: ignore[method-assign]
-    ctrl._waiting = lambda lane: 0.0
+    ctrl._waiting = lambda lane: (waited or {}).get(lane, 0.0)
 
 
 def test_switch_lanes_name_what_a_switch_stops_and_serves(ctrl: CityBrainControl) -> None:
@@ -87,6 +90,16 @@ def test_a_permissive_turn_weighs_less_where_it_yields(ctrl: CityBrainControl) -
     assert pressures[a] > 0
     assert ctrl.permissive_weight < 1
     assert pressures[a] == pytest.approx(ctrl.permissive_weight * pressures[b])
+
+
+def test_a_long_wait_weighs_like_more_vehicles(ctrl: CityBrainControl) -> None:
+    c = _phase(ctrl, C)
+    _fake_readings(ctrl, {WEST_LEFT: 1})
+    fresh = ctrl.pressures(0)[c]
+    assert fresh > 0
+    # one vehicle that has waited two minutes counts as three
+    _fake_readings(ctrl, {WEST_LEFT: 1}, waited={WEST_LEFT: 2 * ctrl.wait_unit_s})
+    assert ctrl.pressures(0)[c] == pytest.approx(3 * fresh)
 
 
 def _choose_with(
