@@ -64,6 +64,7 @@ def test_bad_input_exits_2_with_one_line(small_net, tmp_path):
         (["--net", str(small_net), "--routes", str(broken)], "not well-formed"),
         (["--map", "atlantis"], "unknown RESCO map"),
         (["--map", "grid4x4", "--controllers", "magic"], "unknown controller"),
+        (["--map", "grid4x4", "--controllers", "max-pressure@5/0.5"], "least is 1 s"),
         (["--map", "grid4x4", "--seeds", "many"], "seeds"),
         ([], "either --map"),
     ]

@@ -35,7 +35,7 @@ def plain_pressures(ctrl: CityBrainControl, k: int) -> list[float]:
             weight = ctrl.approach_weight * min(1.0, ctrl.approach_range_m / max(length(lane), 1))
             entry = ctrl.entry_factor if ctrl.boundary.intersection(approach) else 1.0
             storage = ctrl.spillback_share * length(out) / ctrl.vehicle_space_m
-            yields = all(inter.greens[p][x] == "g" for x in inter.movements[m].links)
+            yields = not any(inter.greens[p][x] == "G" for x in inter.movements[m].links)
             share = ctrl.permissive_weight if yields else 1.0
             if halting(out) < storage:
                 total += (queue + waited + weight * moving) * entry * share

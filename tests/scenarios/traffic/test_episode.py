@@ -12,7 +12,8 @@ from citybrain.kernel.errors import InvalidInput
 from citybrain.scenarios.traffic.emergency import EmergencyRun
 from citybrain.scenarios.traffic.episode import run_episode
 from citybrain.scenarios.traffic.networks import custom_map, resco_map
-from citybrain.scenarios.traffic.signals import GREEN, transition
+from citybrain.scenarios.traffic.registry import make_controller
+from citybrain.scenarios.traffic.signals import GREEN, Intersection, Movement, transition
 from tests.scenarios.traffic.conftest import write_trips
 
 CHOOSERS = ["max-pressure", "citybrain"]
@@ -56,6 +57,28 @@ def test_only_designed_greens_with_yellow_between_and_timing_respected(small_map
     assert_safe_sequences(small_map.net, trace)
 
 
+def test_a_max_pressure_variant_holds_its_own_minimum_green(small_map):
+    trace: dict[str, list[tuple[float, str]]] = {}
+    result = run_episode(small_map, "max-pressure@12/2", 1, trace=trace)
+    assert result.controller == "max-pressure@12/2"
+    assert_safe_sequences(small_map.net, trace)
+    held = [
+        t1 - t0
+        for shown in trace.values()
+        for (t0, state), (t1, _) in pairwise(shown)
+        if "y" not in state
+    ]
+    assert held and min(held) >= 12.0
+    default = run_episode(small_map, "max-pressure", 1)
+    assert (result.mean_delay, result.throughput) != (default.mean_delay, default.throughput)
+
+
+def test_a_variant_cannot_decide_faster_than_the_simulation_steps():
+    with pytest.raises(InvalidInput, match="least is 1 s") as caught:
+        make_controller("max-pressure@5/0.5")
+    assert caught.value.field == "controllers"
+
+
 @pytest.mark.parametrize("controller", CHOOSERS)
 def test_ambulance_green_wave_is_safe_and_faster(small_map, controller):
     without = run_episode(small_map, controller, 1, emergency=EmergencyRun(priority=False))
@@ -76,6 +99,21 @@ def test_ambulance_green_wave_is_safe_and_faster(small_map, controller):
 def test_priority_needs_a_controller_that_switches(small_map):
     with pytest.raises(InvalidInput, match="emergency"):
         run_episode(small_map, "fixed", 1, emergency=EmergencyRun(priority=True))
+
+
+def test_a_movement_is_protected_by_any_priority_green_on_its_links():
+    # one movement over links 0-1; phase by phase its links are GG, Gg, gg, gr
+    inter = Intersection(
+        tls_id="x",
+        program="0",
+        greens=["GG", "Gg", "gg", "gr"],
+        movements=[Movement("in_0", "out_0", (0, 1))],
+        green_movements=[[0], [0], [0], [0]],
+        yellow_s=3.0,
+        all_red_s=0.0,
+        min_green_s=5.0,
+    )
+    assert [inter.protects(0, p) for p in range(4)] == [True, True, False, False]
 
 
 def test_transition_keeps_common_greens_and_yellows_the_rest():

@@ -16,8 +16,9 @@ counts and when it switches:
 3. **Blocked, not penalised.** A movement whose outgoing lane is spilled back (halted vehicles
    fill 60 % of its storage at 7.5 m per vehicle) counts zero — it could not discharge — and
    otherwise downstream queues do not count against it.
-4. **Permissive turns count half.** In a phase where a movement must yield (all its links
-   ``g``), it discharges at about half the protected rate, so a phase that protects it can win.
+4. **Permissive turns count half.** In a phase where a movement must yield (green, but no
+   ``G`` on its links), it discharges at about half the protected rate, so a phase that
+   protects it can win.
 5. **Gap-out extension.** When another phase would win, the current green is kept while a
    moving vehicle of a movement the switch would stop (any approach lane ending within 60 m of
    the stop line: some incoming lanes are a metre long) reaches the stop line within 3 s, up to
@@ -123,14 +124,10 @@ class CityBrainControl(MaxPressure):
             for m in range(len(inter.movements))
         ]
         # per movement: (phase, weight) of each phase it is green in; a permissive green
-        # (every link 'g': it yields to the phase's other movements) weighs less
+        # (no 'G': it yields to the phase's other movements) weighs less
         weighted: list[tuple[tuple[int, float], ...]] = [
-            tuple(
-                (p, self.permissive_weight if all(g[x] == "g" for x in move.links) else 1.0)
-                for p in ps
-                for g in [inter.greens[p]]
-            )
-            for move, ps in zip(inter.movements, phases, strict=True)
+            tuple((p, 1.0 if inter.protects(m, p) else self.permissive_weight) for p in ps)
+            for m, ps in enumerate(phases)
         ]
         incoming: list[tuple[str, bool, list[Any]]] = []
         for k, approach in enumerate(inter.approach_lanes):
@@ -242,11 +239,6 @@ class CityBrainControl(MaxPressure):
         lanes = self._switch.get(key)
         if lanes is None:
             inter = self.intersections[k]
-            now_state, next_state = inter.greens[current], inter.greens[target]
-
-            def protected(m: int, state: str) -> bool:
-                return any(state[x] == "G" for x in inter.movements[m].links)
-
             green_now = set(inter.green_movements[current])
             kept = set(inter.green_movements[target])
             stopped = {
@@ -257,7 +249,7 @@ class CityBrainControl(MaxPressure):
                     inter.movement_lanes[m][0]
                     for m in inter.green_movements[target]
                     if m not in green_now
-                    or (not protected(m, now_state) and protected(m, next_state))
+                    or (not inter.protects(m, current) and inter.protects(m, target))
                 }
             )
             lanes = self._switch[key] = SwitchLanes(

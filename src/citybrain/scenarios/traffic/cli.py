@@ -43,7 +43,11 @@ def bench(
         str | None, typer.Option("--routes", help="route files, comma-separated")
     ] = None,
     controllers: Annotated[
-        str, typer.Option("--controllers", help="fixed, actuated, max-pressure, citybrain")
+        str,
+        typer.Option(
+            "--controllers",
+            help="fixed, actuated, max-pressure, citybrain, max-pressure@MIN/EVERY",
+        ),
     ] = "fixed,max-pressure,citybrain",
     seeds: Annotated[str, typer.Option("--seeds", help="N (seeds 1..N) or a list")] = "5",
     end: Annotated[

@@ -124,7 +124,7 @@ def run_episode(
         )
     with tempfile.TemporaryDirectory(prefix="citybrain-traffic-") as tmp:
         folder = Path(workdir or tmp)
-        tripinfo = folder / f"tripinfo-{ctrl.name}-{seed}.xml"
+        tripinfo = folder / f"tripinfo-{ctrl.name.replace('/', '-')}-{seed}.xml"
         extra = ctrl.additional_files(folder, traffic_map.net)
         started = time.perf_counter()
         sim = start_sumo(sumo_args(traffic_map, seed, tripinfo, extra))

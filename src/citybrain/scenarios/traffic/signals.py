@@ -69,6 +69,12 @@ class Intersection:
                 self.phase_out[p, self.movement_lanes[m][1]] += 1
         self.set_approach(self.approach)
 
+    def protects(self, movement: int, phase: int) -> bool:
+        """Whether green phase ``phase`` gives ``movement`` priority (a ``G`` on any of its
+        links); a movement green there without it must yield (``g``, e.g. a permissive left)."""
+        state = self.greens[phase]
+        return any(state[x] == "G" for x in self.movements[movement].links)
+
     def set_approach(self, approach: dict[str, dict[str, float]]) -> None:
         """Record which lanes count towards each incoming lane's queue."""
         self.approach = approach
