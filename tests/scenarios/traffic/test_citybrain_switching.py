@@ -62,6 +62,7 @@ def _fake_readings(
     ctrl.lanes.edge_count = lambda e: sum(n for x, n in on.items() if edge(x) == e)  # type: ignore[method-assign]
     ctrl.lanes.edge_halting = lambda e: sum(n for x, n in halted.items() if edge(x) == e)  # type: ignore[method-assign]
     ctrl._waiting = lambda lane: (waited or {}).get(lane, 0.0)
+    ctrl.lanes.edge_waiting = lambda e: sum(w for x, w in (waited or {}).items() if edge(x) == e)  # type: ignore[method-assign]
 
 
 def test_switch_lanes_name_what_a_switch_stops_and_serves(ctrl: CityBrainControl) -> None:

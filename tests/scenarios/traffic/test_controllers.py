@@ -80,3 +80,44 @@ def test_pressures_equal_the_plain_definition_on_resco_maps(name, tmp_path):
     # arterial4x4 (oversaturated): outgoing lanes spilled back
     seen = _compare(resco_map(name), 900, tmp_path)
     assert seen["busy"] > 100
+
+
+def test_sumo_lists_a_lanes_vehicles_from_the_back(small_map, tmp_path):
+    # CityBrainControl.arriving reads them from the stop line back and stops early
+    sim = start_sumo(sumo_args(small_map, 1, tmp_path / "tripinfo.xml", []))
+    checked = 0
+    try:
+        for _ in range(400):
+            sim.simulationStep()
+            for lane in sim.lane.getIDList():
+                vehicles = sim.lane.getLastStepVehicleIDs(lane)
+                if len(vehicles) > 1:
+                    at = [sim.vehicle.getLanePosition(v) for v in vehicles]
+                    assert at == sorted(at), (lane, vehicles, at)
+                    checked += 1
+    finally:
+        sim.close()
+    assert checked > 1000
+
+
+def test_arriving_reads_from_the_stop_line_back_and_stops_early(small_map, tmp_path):
+    ctrl = CityBrainControl()
+    sim = start_sumo(sumo_args(small_map, 1, tmp_path / "tripinfo.xml", []))
+    try:
+        ctrl.attach(sim)
+    finally:
+        sim.close()
+    # one lane, stop line at 100 m, nobody behind 50 m can arrive within the gap
+    state = {"far": (10.0, 20.0), "slow": (40.0, 5.0), "near": (95.0, 8.0), "halted": (99.0, 0.0)}
+    read: list[str] = []
+    ctrl._lane_vehicles = lambda lane: tuple(order)
+    ctrl._position = lambda v: state[v][0]
+    ctrl._speed = lambda v: read.append(v) or state[v][1]
+    lanes = [("L", 100.0, 50.0)]
+    order = ["far", "slow", "near", "halted"]
+    assert ctrl.arriving(lanes)  # "near" is 5 m away at 8 m/s
+    assert read == ["halted", "near"]
+    read.clear()
+    order = ["far", "slow", "halted"]
+    assert not ctrl.arriving(lanes)  # "slow" needs 12 s and sits behind 50 m: stop there
+    assert read == ["halted", "slow"]

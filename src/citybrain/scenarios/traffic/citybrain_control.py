@@ -30,9 +30,11 @@ counts and when it switches:
 Every quantity is read from the network and the vehicles on it; nothing is tuned per map. The
 decision runs every 2 s once the minimum green has passed. It reads as little as it can: each
 intersection's lanes, lengths and phase memberships are worked out once (:meth:`_plan`), an
-empty edge is one read for all its lanes, an outgoing lane is read only behind a movement with
-demand, and vehicle positions only when a switch is on the table; what a switch from one phase
-to another stops and serves is worked out once per pair (:meth:`switch_lanes`).
+empty edge is one read for all its lanes, alike lanes of an edge are read as the edge's totals
+minus the others, an outgoing lane is read only behind a movement with demand, and vehicle
+positions only when a switch is on the table, from the stop line back; what a switch from one
+phase to another stops and serves is worked out for every pair before the simulation runs
+(:meth:`switch_lanes`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class SwitchLanes(NamedTuple):
 
     stopped: list[tuple[str, float, float]]
     served: list[int]  # incoming lane indices
+    served_bits: int  # the same as bits, to test against CityBrainControl.queued
     served_near: list[tuple[str, float, float]]
 
 
@@ -68,6 +71,7 @@ class CityBrainControl(MaxPressure):
     max_red_s = 180.0
     permissive_weight = 0.5  # a movement that must yield ('g') discharges at about half rate
     wait_unit_s = 60.0  # every 60 s a halted vehicle has waited weighs one more vehicle
+    speed_cap = 2.0  # no driver exceeds twice the speed limit (SUMO's cap on speed factors)
 
     def attach(self, sim: Any, *, trace: Trace | None = None) -> None:
         """Also remember when each phase was last green, and each intersection's lane plan."""
@@ -101,23 +105,30 @@ class CityBrainControl(MaxPressure):
             for lane in [*i.in_lanes, *i.out_lanes, *(x for a in i.approach_lanes for x in a)]
         }
         self.plan = [self._plan(i) for i in self.intersections]
-        # per intersection and incoming lane: anyone halted on its approach (pressures())
-        self.queued = [[False] * len(i.in_lanes) for i in self.intersections]
+        # per intersection: its incoming lanes with anyone halted on their approach, as bits
+        # by lane index (pressures() fills it)
+        self.queued = [0] * len(self.intersections)
         self._waiting = self.lanes.waiting
         # (intersection, from phase, to phase) → what that switch stops and serves, worked out
-        # when first needed (see switch_lanes)
+        # here for every pair, before the simulation runs (see switch_lanes)
         self._switch: dict[tuple[int, int, int], SwitchLanes] = {}
+        for k, inter in enumerate(self.intersections):
+            for current in range(len(inter.greens)):
+                for target in range(len(inter.greens)):
+                    if target != current:
+                        self.switch_lanes(k, current, target)
 
     def _plan(self, inter: Intersection) -> tuple[list[Any], tuple[Any, ...], int]:
         """Constants of one intersection for :meth:`pressures`, computed once.
 
         Incoming lanes in runs of the same edge, each run as (edge, whether any of its lanes
-        has feeding lanes, lanes). Per lane: the lane, the lanes feeding it (up to 200 m back),
-        the weight that scales its moving vehicles to its first 150 m, its entry factor, and
-        its movements grouped by the phases they are green in, as (outgoing lane indices,
-        (phase, weight) pairs; the weight is lower where the movement only yields). Then the
-        outgoing lanes, each one's spill-back threshold (halted vehicles), and the lanes grouped
-        by edge.
+        has feeding lanes, lanes, whether alike lanes are merged: see :meth:`_merge_rest`). Per
+        lane: its index as a bit (the merged lanes: theirs), the lane (``None`` for the merged
+        ones), the lanes feeding it (up to 200 m back), the weight that scales its moving
+        vehicles to its first 150 m, its entry factor, and its movements grouped by the phases
+        they are green in, as (outgoing lanes by edge, (phase, weight) pairs; the weight is
+        lower where the movement only yields). Then the outgoing lanes, each one's spill-back
+        threshold (halted vehicles), and the lanes grouped by edge.
         """
         phases: list[tuple[int, ...]] = [
             tuple(p for p, ms in enumerate(inter.green_movements) if m in ms)
@@ -129,6 +140,25 @@ class CityBrainControl(MaxPressure):
             tuple((p, 1.0 if inter.protects(m, p) else self.permissive_weight) for p in ps)
             for m, ps in enumerate(phases)
         ]
+        # outgoing lanes by edge: (edge, fewest halted vehicles that spill one of them back,
+        # the lanes' indices)
+        storage = [
+            self.spillback_share * self.length[lane] / self.vehicle_space_m
+            for lane in inter.out_lanes
+        ]
+        by_edge: dict[str, list[int]] = {}
+        for o, lane in enumerate(inter.out_lanes):
+            by_edge.setdefault(self.sim.lane.getEdgeID(lane), []).append(o)
+        outgoing = [(edge, min(storage[o] for o in os), os) for edge, os in by_edge.items()]
+        group = {o: g for g, (_, _, os) in enumerate(outgoing) for o in os}
+
+        def by_out_edge(outs: list[int]) -> tuple[tuple[int, tuple[int, ...], int], ...]:
+            """A movement group's outgoing lanes as (edge group, its lanes, how many)."""
+            edges: dict[int, list[int]] = {}
+            for o in outs:
+                edges.setdefault(group[o], []).append(o)
+            return tuple((g, tuple(os), len(os)) for g, os in edges.items())
+
         incoming: list[tuple[str, bool, list[Any]]] = []
         for k, approach in enumerate(inter.approach_lanes):
             groups: dict[tuple[tuple[int, float], ...], list[int]] = {}
@@ -142,88 +172,124 @@ class CityBrainControl(MaxPressure):
                 1.0, self.approach_range_m / max(self.length[lane], 1)
             )
             entry = self.entry_factor if self.boundary.intersection(approach) else 1.0
-            moves = tuple((tuple(outs), ps) for ps, outs in groups.items())
+            moves = tuple((by_out_edge(outs), ps) for ps, outs in groups.items())
             edge = self.sim.lane.getEdgeID(lane)
             if not incoming or incoming[-1][0] != edge:
                 incoming.append((edge, False, []))
             _, fed, lanes = incoming[-1]
-            lanes.append((k, lane, approach[1:], weight, entry, moves))
+            lanes.append((1 << k, lane, approach[1:], weight, entry, moves))
             incoming[-1] = (edge, fed or len(approach) > 1, lanes)
-        # outgoing lanes by edge: (edge, fewest halted vehicles that spill one of them back,
-        # the lanes' indices), and each outgoing lane's edge group
-        storage = [
-            self.spillback_share * self.length[lane] / self.vehicle_space_m
-            for lane in inter.out_lanes
-        ]
-        by_edge: dict[str, list[int]] = {}
-        for o, lane in enumerate(inter.out_lanes):
-            by_edge.setdefault(self.sim.lane.getEdgeID(lane), []).append(o)
-        outgoing = [(edge, min(storage[o] for o in os), os) for edge, os in by_edge.items()]
-        group = [0] * len(inter.out_lanes)
-        for g, (_, _, os) in enumerate(outgoing):
-            for o in os:
-                group[o] = g
-        return incoming, (inter.out_lanes, storage, outgoing, group), len(inter.greens)
+        runs = [edge for edge, _, _ in incoming]
+        return (
+            [
+                (edge, fed, *self._merge_rest(edge, lanes, whole=runs.count(edge) == 1))
+                for edge, fed, lanes in incoming
+            ],
+            (inter.out_lanes, storage, outgoing),
+            len(inter.greens),
+        )
+
+    def _merge_rest(self, edge: str, lanes: list[Any], *, whole: bool) -> tuple[list[Any], bool]:
+        """An edge's lanes, the largest set of alike lanes merged into one read from the edge.
+
+        Lanes with nothing feeding them, the same weights and the same movements add up
+        linearly, so when the run holds every lane of the edge (``whole``) the largest such set
+        is read as the edge's totals minus the other lanes (its lane is ``None``, last). Returns
+        the lanes and whether there is such a set (the edge's halted total is then read
+        exactly).
+        """
+        if not whole or self.sim.edge.getLaneNumber(edge) != len(lanes):
+            return lanes, False
+        alike: dict[tuple[Any, ...], list[Any]] = {}
+        for entry in lanes:
+            if not entry[2]:  # nothing feeds it
+                alike.setdefault(entry[3:], []).append(entry)
+        if not alike:
+            return lanes, False
+        rest = max(alike.values(), key=len)  # the first largest
+        bits = sum(entry[0] for entry in rest)
+        others = [entry for entry in lanes if entry not in rest]
+        return [*others, (bits, None, (), *rest[0][3:])], True
 
     def pressures(self, k: int) -> list[float]:
         """Per green phase: Σ over its movements that can discharge of (queue + arrivals).
 
         Plain Python over the intersection's plan, reading a lane only when it matters: the
         lanes of an empty edge (one read) have no vehicles, an empty lane no halted vehicle,
-        and outgoing lanes are read only for a movement with demand, once, by edge while the
-        edge as a whole has fewer halted vehicles than spill any of its lanes back. On these
-        small intersections this beats numpy's per-call overhead.
+        merged lanes hold what the edge holds beyond the lanes read one by one, and outgoing
+        lanes are read only for a movement with demand, once, by edge while the edge as a whole
+        has fewer halted vehicles than spill any of its lanes back. On these small
+        intersections this beats numpy's per-call overhead. Also records who is queued where
+        (:attr:`queued`).
         """
-        incoming, (out_lanes, storage, outgoing, group), n_phases = self.plan[k]
+        incoming, (out_lanes, storage, outgoing), n_phases = self.plan[k]
         lanes_ = self.lanes
         halting, count, edge_count = lanes_.halting, lanes_.count, lanes_.edge_count
         edge_halting, waiting, unit = lanes_.edge_halting, self._waiting, self.wait_unit_s
+        edge_waiting = lanes_.edge_waiting
         pressure = [0.0] * n_phases
-        queued = self.queued[k] = [False] * len(self.queued[k])  # anyone halted, per lane
-        open_: list[bool | None] = [None] * len(out_lanes)  # outgoing lane can take vehicles
-        for edge, fed, lanes in incoming:
+        queued = 0  # the lanes with anyone halted, as bits
+        # per outgoing edge: None unread, True when no lane of it is spilled back, else False
+        # and open_ says which of its lanes can take vehicles
+        edge_open: list[bool | None] = [None] * len(outgoing)
+        open_ = [True] * len(out_lanes)
+        for edge, fed, lanes, exact in incoming:
             vehicles = edge_count(edge)  # still unaccounted for on this edge's lanes
             if not vehicles and not fed:
                 continue
-            # the same for halted vehicles (one vehicle: read its lane instead)
-            stopped = edge_halting(edge) if vehicles > 1 else vehicles
-            for index, lane, upstream, weight, entry, moves in lanes:
-                # halted vehicles (and the minutes they have waited) on the lanes feeding it
-                queue = sum(map(halting, upstream)) if upstream else 0
-                if queue:  # a lane without a halted vehicle has waited 0 s
-                    queue += sum(map(waiting, upstream)) / unit
-                on_lane = count(lane) if vehicles else 0
-                if on_lane:
-                    vehicles -= on_lane
-                    halted = halting(lane) if stopped else 0
+            # the same for halted vehicles (one vehicle and no merged lanes: read its lane)
+            stopped = edge_halting(edge) if vehicles > 1 or (exact and vehicles) else vehicles
+            waited = 0.0  # seconds waited on the lanes read one by one
+            for bits, lane, upstream, weight, entry, moves in lanes:
+                if lane is None:  # the merged lanes: what the edge holds beyond those read
+                    on_lane = vehicles
+                    halted = stopped
+                    queue = 0.0
                     if halted:
-                        stopped -= halted
-                        queue += halted + waiting(lane) / unit
+                        queue = halted + (edge_waiting(edge) - waited) / unit
+                else:
+                    if not vehicles and not upstream:
+                        if fed:
+                            continue
+                        break  # the edge's vehicles are all accounted for, nothing feeds it
+                    # halted vehicles (and the minutes they have waited) on the lanes feeding it
+                    queue = sum(map(halting, upstream)) if upstream else 0
+                    if queue:  # a lane without a halted vehicle has waited 0 s
+                        queue += sum(map(waiting, upstream)) / unit
+                    on_lane = count(lane) if vehicles else 0
+                    halted = 0
+                    if on_lane:
+                        vehicles -= on_lane
+                        halted = halting(lane) if stopped else 0
+                        if halted:
+                            stopped -= halted
+                            wait = waiting(lane)
+                            waited += wait
+                            queue += halted + wait / unit
+                if on_lane:
                     demand = (queue + weight * (on_lane - halted)) * entry
                 elif queue:
                     demand = queue * entry
                 else:
                     continue
-                queued[index] = queue > 0
-                for outs, phases in moves:
+                if queue:
+                    queued |= bits
+                for out_edges, phases in moves:
                     movements = 0  # of this group, those that can discharge
-                    for o in outs:
-                        ok = open_[o]
+                    for g, outs, n in out_edges:
+                        ok = edge_open[g]
                         if ok is None:
-                            out_edge, least, same_edge = outgoing[group[o]]
-                            if edge_halting(out_edge) < least:  # no lane of it spilled
-                                for x in same_edge:
-                                    open_[x] = True
-                                ok = True
-                            else:
+                            out_edge, least, same_edge = outgoing[g]
+                            ok = edge_open[g] = edge_halting(out_edge) < least  # none spilled
+                            if not ok:
                                 for x in same_edge:
                                     open_[x] = halting(out_lanes[x]) < storage[x]
-                                ok = open_[o]
-                        movements += ok
+                        movements += n if ok else sum([open_[o] for o in outs])
                     if movements:
                         value = demand * movements
                         for p, share in phases:
                             pressure[p] += value * share
+        self.queued[k] = queued
         return pressure
 
     def switch_lanes(self, k: int, current: int, target: int) -> SwitchLanes:
@@ -255,31 +321,41 @@ class CityBrainControl(MaxPressure):
             lanes = self._switch[key] = SwitchLanes(
                 stopped=self._gap_lanes(inter, stopped),
                 served=served,
+                served_bits=sum(1 << x for x in served),
                 served_near=self._gap_lanes(inter, {inter.in_lanes[x] for x in served}),
             )
         return lanes
 
     def _gap_lanes(self, inter: Intersection, in_lanes: set[str]) -> list[tuple[str, float, float]]:
-        reach = self.gap_reach_m
-        return [
-            (lane, offset, self.length[lane])
-            for in_lane in sorted(in_lanes)
-            for lane, offset in inter.approach.get(in_lane, {in_lane: 0.0}).items()
-            if offset < reach
-        ]
+        """Approach lanes within the gap reach as (lane, position of the stop line along it,
+        position behind which no vehicle reaches the line within the gap time)."""
+        lanes = []
+        for in_lane in sorted(in_lanes):
+            for lane, offset in inter.approach.get(in_lane, {in_lane: 0.0}).items():
+                if offset < self.gap_reach_m:
+                    line = offset + self.length[lane]
+                    fastest = self.sim.lane.getMaxSpeed(lane) * self.speed_cap
+                    lanes.append((lane, line, line - fastest * self.gap_s))
+        return lanes
 
     def arriving(self, lanes: list[tuple[str, float, float]]) -> bool:
         """Whether a moving vehicle reaches the stop line within the gap time.
 
         Looks along the approach, not only at the incoming lane: some incoming lanes are a metre
-        long, and the platoon is on the lane before it. Stops at the first such vehicle.
+        long, and the platoon is on the lane before it. Reads a lane's vehicles from the stop
+        line back (SUMO lists them by position) and stops at the first that arrives in time,
+        or at the first moving one too far back for any vehicle behind it to.
         """
         speed_of, position, gap = self._speed, self._position, self.gap_s
-        for lane, offset, length in lanes:
-            for veh in self._lane_vehicles(lane):
+        for lane, line, horizon in lanes:
+            for veh in reversed(self._lane_vehicles(lane)):
                 speed = speed_of(veh)
-                if speed > 1.0 and offset + length - position(veh) <= speed * gap:
-                    return True
+                if speed > 1.0:
+                    at = position(veh)
+                    if line - at <= speed * gap:
+                        return True
+                    if at < horizon:
+                        break
         return False
 
     def choose(self, k: int, now: float) -> int:
@@ -305,11 +381,11 @@ class CityBrainControl(MaxPressure):
             return starving
         if best == current:
             return current
-        lanes = self.switch_lanes(k, current, best)
+        lanes = self._switch[k, current, best]
         queued = self.queued[k]
         if (
             pressures[current] > 0  # the current green still serves someone
-            and not any(queued[x] for x in lanes.served)
+            and not queued & lanes.served_bits  # nobody of the switch's is halted yet
             and not self.arriving(lanes.served_near)
         ):
             return current  # the vehicles the switch is for are still far away

@@ -57,6 +57,7 @@ class LaneCounts:
         )
         # seconds the halted vehicles on a lane have waited, summed (SUMO's waiting time)
         self.waiting = native.lane_getWaitingTime if native else sim.lane.getWaitingTime
+        self.edge_waiting = native.edge_getWaitingTime if native else sim.edge.getWaitingTime
 
 
 class Controller:
