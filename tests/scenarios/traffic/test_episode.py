@@ -3,12 +3,14 @@ metric counting vehicles that never got in."""
 
 from __future__ import annotations
 
+import os
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
 from citybrain.kernel.errors import InvalidInput
+from citybrain.scenarios.traffic.bench import run_bench
 from citybrain.scenarios.traffic.emergency import EmergencyRun
 from citybrain.scenarios.traffic.episode import run_episode
 from citybrain.scenarios.traffic.networks import custom_map, resco_map
@@ -176,3 +178,22 @@ def test_bad_files_are_one_line_errors(small_net, tmp_path):
     assert "\n" not in str(err.value)
     with pytest.raises(InvalidInput, match="unknown RESCO map"):
         resco_map("atlantis")
+
+
+def test_the_bench_runs_every_episode_in_a_fresh_process(small_map):
+    # SUMO keeps state between runs in one process; an episode must not depend on what ran
+    # before it, so no worker runs two (one worker included)
+    short = custom_map(small_map.net, list(small_map.routes), end=120)
+    for workers in (1, 2):
+        seen: list[dict[str, object]] = []
+        result = run_bench(
+            short,
+            ["fixed", "citybrain"],
+            [1, 2],
+            workers=workers,
+            progress=lambda r, _, seen=seen: seen.append(r),
+        )
+        assert len(seen) == 4
+        assert len({r["process"] for r in seen}) == 4
+        assert os.getpid() not in {r["process"] for r in seen}
+        assert len(result["controllers"]["citybrain"]["mean_delay"]["per_seed"]) == 2

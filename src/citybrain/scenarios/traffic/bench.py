@@ -1,13 +1,17 @@
 """The traffic bench: every controller × seed on one map, in parallel worker processes.
 
-libsumo holds one simulation per process, so each episode runs in its own worker (``spawn``, so
-that nothing of the parent — threads, database connections — is inherited). The result is the
+libsumo holds one simulation per process, so each episode runs in a worker process of its own
+(``spawn``, so that nothing of the parent — threads, database connections — is inherited), a
+fresh one per episode: SUMO keeps state from one run to the next in a process, and an episode
+could come out differently after another one had run there, which would break "the same seed
+gives the same episode". The result is the
 JSON the issue asks for: per controller the median, quartiles and per-seed mean delays, plus
 throughput, never-departed vehicles and wall time.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -39,7 +43,8 @@ def run_job(job: Job) -> dict[str, Any]:
 
     traffic_map, controller, seed, priority = job
     emergency = None if priority is None else EmergencyRun(priority=priority)
-    return run_episode(_map_from(traffic_map), controller, seed, emergency=emergency).to_dict()
+    result = run_episode(_map_from(traffic_map), controller, seed, emergency=emergency).to_dict()
+    return result | {"process": os.getpid()}
 
 
 def quartiles(values: Sequence[float]) -> tuple[float, float, float]:
@@ -145,15 +150,13 @@ def run_bench(
     report = (lambda result: progress(result, len(jobs))) if progress else None
     if ray_address:
         results = _run_on_ray(jobs, ray_address, report)
-    elif workers <= 1:
-        results = []
-        for job in jobs:
-            results.append(run_job(job))
-            if report:
-                report(results[-1])
     else:
+        # every episode in a fresh process: SUMO keeps state between runs in one process, and
+        # an episode could come out differently after another one ran there (seen on cologne1)
         results = []
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=max(workers, 1), mp_context=get_context("spawn"), max_tasks_per_child=1
+        ) as pool:
             for result in pool.map(run_job, jobs):
                 results.append(result)
                 if report:
