@@ -27,11 +27,8 @@ def write_trips(path: Path, *, count: int, span: float, seed: int = 7, start: fl
     return path
 
 
-@pytest.fixture(scope="session")
-def small_net(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2×2 grid of traffic lights, two lanes each way, 200 m apart."""
-    folder = tmp_path_factory.mktemp("traffic-net")
-    net = folder / "small.net.xml"
+def generate_grid(net: Path, *extra: str) -> Path:
+    """A 2×2 grid of traffic lights, two lanes each way, 200 m apart (netgenerate ``extra``)."""
     subprocess.run(
         [
             sumo_binary("netgenerate"),
@@ -51,6 +48,7 @@ def small_net(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--no-turnarounds",
             "--seed",
             "1",
+            *extra,
             "-o",
             str(net),
         ],
@@ -58,6 +56,22 @@ def small_net(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
     )
     return net
+
+
+@pytest.fixture(scope="session")
+def small_net(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2×2 grid of traffic lights, two lanes each way, 200 m apart."""
+    return generate_grid(tmp_path_factory.mktemp("traffic-net") / "small.net.xml")
+
+
+@pytest.fixture(scope="session")
+def all_red_map(tmp_path_factory: pytest.TempPathFactory) -> TrafficMap:
+    """The same grid with a 2 s all-red after every yellow, and 300 trips over 5 minutes."""
+    net = generate_grid(
+        tmp_path_factory.mktemp("traffic-allred") / "allred.net.xml", "--tls.allred.time", "2"
+    )
+    routes = write_trips(net.parent / "allred.rou.xml", count=300, span=300)
+    return custom_map(net, [routes], end=400)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 from citybrain.kernel.errors import InvalidInput
 from citybrain.scenarios.traffic.bench import run_bench
 from citybrain.scenarios.traffic.emergency import EmergencyRun
-from citybrain.scenarios.traffic.episode import run_episode
+from citybrain.scenarios.traffic.episode import run_episode, start_sumo, sumo_args
 from citybrain.scenarios.traffic.networks import custom_map, resco_map
 from citybrain.scenarios.traffic.registry import make_controller
 from citybrain.scenarios.traffic.signals import GREEN, Intersection, Movement, transition
@@ -57,6 +57,43 @@ def test_only_designed_greens_with_yellow_between_and_timing_respected(small_map
     assert result.throughput > 200
     assert set(trace) == {"A0", "A1", "B0", "B1"}
     assert_safe_sequences(small_map.net, trace)
+
+
+@pytest.mark.parametrize("controller", CHOOSERS)
+def test_sumo_shows_what_the_driver_records(all_red_map, controller, tmp_path):
+    # the driver sets the first phase of a switch only and SUMO runs the yellow and all-red on
+    # to the target green by itself: what SUMO shows must be what the driver recorded
+    sim = start_sumo(sumo_args(all_red_map, 1, tmp_path / "tripinfo.xml", []))
+    trace: dict[str, list[tuple[float, str]]] = {}
+    try:
+        ctrl = make_controller(controller)
+        ctrl.attach(sim, trace=trace)
+        assert {d.inter.all_red_s for d in ctrl.drivers} == {2.0}
+        now = sim.simulation.getTime()
+        while now < all_red_map.end:
+            ctrl.step(now)
+            sim.simulationStep()
+            for tls, shown in trace.items():
+                expected = [state for t, state in shown if t <= now][-1]
+                assert sim.trafficlight.getRedYellowGreenState(tls) == expected, (tls, now)
+            now = sim.simulation.getTime()
+    finally:
+        sim.close()
+    states = [state for shown in trace.values() for _, state in shown]
+    assert any(all(c in "rs" for c in state) for state in states)  # all-reds were shown
+    assert_safe_sequences_with_all_red(trace)
+
+
+def assert_safe_sequences_with_all_red(trace: dict[str, list[tuple[float, str]]]) -> None:
+    """Every switch goes green → yellow (3 s) → all-red (2 s) → another green."""
+    for shown in trace.values():
+        for (t0, state), (t1, nxt) in pairwise(shown):
+            if "y" in state:
+                assert all(c in "rs" for c in nxt) and t1 - t0 >= 3.0
+            elif all(c in "rs" for c in state):
+                assert any(c in GREEN for c in nxt) and t1 - t0 >= 2.0
+            else:
+                assert "y" in nxt
 
 
 def test_a_max_pressure_variant_holds_its_own_minimum_green(small_map):

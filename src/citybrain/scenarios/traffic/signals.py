@@ -20,6 +20,8 @@ GREEN = "Gg"
 DEFAULT_MIN_GREEN_S = 5.0
 DEFAULT_YELLOW_S = 3.0
 UPSTREAM_RANGE_M = 200.0
+DRIVER_PROGRAM = "citybrain"  # the program a SignalDriver installs on its traffic light
+HOLD_S = 1e9  # its greens never end by themselves: only the driver moves on from one
 
 Trace = dict[str, list[tuple[float, str]]]  # tls id → (time, state shown from then on)
 
@@ -199,17 +201,39 @@ class SignalDriver:
         self.green_min_s = inter.min_green_s  # the minimum of the green being shown
         self.wake = self.since + inter.min_green_s  # when this intersection next needs attention
         self.hold: int | None = None  # a phase pre-empted for an emergency vehicle
-        native = getattr(sim, "_libsumo", None)
-        self._set_state = (
-            native.trafficlight_setRedYellowGreenState
-            if native
-            else sim.trafficlight.setRedYellowGreenState
-        )
         self._between: dict[tuple[int, int, bool], str] = {}  # (from, to, all-red) → state
-        self._show(inter.greens[0])
+        self._yellow = self._install(sim, inter)  # (from, to) → the switch's first phase
+        native = getattr(sim, "_libsumo", None)
+        self._set_phase = native.trafficlight_setPhase if native else sim.trafficlight.setPhase
+        self._set_phase(inter.tls_id, 0)
+        self._record(inter.greens[0])
 
-    def _show(self, state: str) -> None:
-        self._set_state(self.inter.tls_id, state)
+    @staticmethod
+    def _install(sim: Any, inter: Intersection) -> dict[tuple[int, int], int]:
+        """Load the driver's program on the traffic light; returns each switch's first phase.
+
+        The program's first phases are the greens, held until the driver moves on. For every
+        ordered pair of greens follows the yellow between them and, where the network has one,
+        the all-red, each as long as the network's and each leading to the next, so that SUMO
+        itself ends a switch on the target green: a switch is one call, not one per state.
+        """
+        greens = inter.greens
+        phases = [sim.trafficlight.Phase(HOLD_S, state, -1, -1, ()) for state in greens]
+        first: dict[tuple[int, int], int] = {}
+        for a, b in ((a, b) for a in range(len(greens)) for b in range(len(greens)) if a != b):
+            first[a, b] = len(phases)
+            states = [(transition(greens[a], greens[b]), inter.yellow_s)]
+            if inter.all_red_s > 0:
+                states.append((transition(greens[a], greens[b], all_red=True), inter.all_red_s))
+            for i, (state, duration) in enumerate(states):
+                after = len(phases) + 1 if i + 1 < len(states) else b
+                phases.append(sim.trafficlight.Phase(duration, state, -1, -1, (after,)))
+        logic = sim.trafficlight.Logic(DRIVER_PROGRAM, 0, 0, phases)
+        sim.trafficlight.setProgramLogic(inter.tls_id, logic)
+        sim.trafficlight.setProgram(inter.tls_id, DRIVER_PROGRAM)
+        return first
+
+    def _record(self, state: str) -> None:
         if self.trace is not None:
             self.trace.append((self.sim.simulation.getTime(), state))
 
@@ -239,16 +263,19 @@ class SignalDriver:
         self.target = phase
         self.mode = "yellow"
         self.until = self.wake = now + self.inter.yellow_s
-        self._show(self._transition(False))
+        self._set_phase(self.inter.tls_id, self._yellow[self.phase, phase])  # SUMO goes on
+        if self.trace is not None:
+            self._record(self._transition(False))
 
     def tick(self, now: float) -> None:
-        """Advance the transition; call once per simulation step."""
+        """Follow the transition SUMO is running (see :meth:`_install`); call when due."""
         if self.mode == "green" or now < self.until:
             return
         if self.mode == "yellow" and self.inter.all_red_s > 0:
             self.mode = "all_red"
             self.until = self.wake = now + self.inter.all_red_s
-            self._show(self._transition(True))
+            if self.trace is not None:
+                self._record(self._transition(True))
             return
         self.mode = "green"
         self.phase = self.target
@@ -256,4 +283,4 @@ class SignalDriver:
         self.green_min_s = max(self.inter.min_green_s, self.next_min_green_s)
         self.next_min_green_s = 0.0
         self.wake = now + self.green_min_s
-        self._show(self.inter.greens[self.target])
+        self._record(self.inter.greens[self.target])
