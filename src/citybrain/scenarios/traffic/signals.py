@@ -201,16 +201,17 @@ class SignalDriver:
         self.green_min_s = inter.min_green_s  # the minimum of the green being shown
         self.wake = self.since + inter.min_green_s  # when this intersection next needs attention
         self.hold: int | None = None  # a phase pre-empted for an emergency vehicle
-        self._between: dict[tuple[int, int, bool], str] = {}  # (from, to, all-red) → state
-        self._yellow = self._install(sim, inter)  # (from, to) → the switch's first phase
+        # (from, to) → the switch's first phase in the program, and the states it shows
+        self._switches = self._install(sim, inter)
         native = getattr(sim, "_libsumo", None)
         self._set_phase = native.trafficlight_setPhase if native else sim.trafficlight.setPhase
         self._set_phase(inter.tls_id, 0)
         self._record(inter.greens[0])
 
     @staticmethod
-    def _install(sim: Any, inter: Intersection) -> dict[tuple[int, int], int]:
-        """Load the driver's program on the traffic light; returns each switch's first phase.
+    def _install(sim: Any, inter: Intersection) -> dict[tuple[int, int], tuple[int, list[str]]]:
+        """Load the driver's program on the traffic light; returns per switch (from, to) its
+        first phase and the states it runs through (yellow, then any all-red).
 
         The program's first phases are the greens, held until the driver moves on. For every
         ordered pair of greens follows the yellow between them and, where the network has one,
@@ -219,34 +220,23 @@ class SignalDriver:
         """
         greens = inter.greens
         phases = [sim.trafficlight.Phase(HOLD_S, state, -1, -1, ()) for state in greens]
-        first: dict[tuple[int, int], int] = {}
+        switches: dict[tuple[int, int], tuple[int, list[str]]] = {}
         for a, b in ((a, b) for a in range(len(greens)) for b in range(len(greens)) if a != b):
-            first[a, b] = len(phases)
-            states = [(transition(greens[a], greens[b]), inter.yellow_s)]
+            steps = [(transition(greens[a], greens[b]), inter.yellow_s)]
             if inter.all_red_s > 0:
-                states.append((transition(greens[a], greens[b], all_red=True), inter.all_red_s))
-            for i, (state, duration) in enumerate(states):
-                after = len(phases) + 1 if i + 1 < len(states) else b
+                steps.append((transition(greens[a], greens[b], all_red=True), inter.all_red_s))
+            switches[a, b] = (len(phases), [state for state, _ in steps])
+            for i, (state, duration) in enumerate(steps):
+                after = len(phases) + 1 if i + 1 < len(steps) else b
                 phases.append(sim.trafficlight.Phase(duration, state, -1, -1, (after,)))
         logic = sim.trafficlight.Logic(DRIVER_PROGRAM, 0, 0, phases)
         sim.trafficlight.setProgramLogic(inter.tls_id, logic)
         sim.trafficlight.setProgram(inter.tls_id, DRIVER_PROGRAM)
-        return first
+        return switches
 
     def _record(self, state: str) -> None:
         if self.trace is not None:
             self.trace.append((self.sim.simulation.getTime(), state))
-
-    def _transition(self, all_red: bool) -> str:
-        """The state between the current and the target green, computed once per pair."""
-        key = (self.phase, self.target, all_red)
-        state = self._between.get(key)
-        if state is None:
-            greens = self.inter.greens
-            state = self._between[key] = transition(
-                greens[self.phase], greens[self.target], all_red=all_red
-            )
-        return state
 
     def green_for(self, now: float) -> float:
         """Seconds the current green has been shown (0 while changing)."""
@@ -263,9 +253,9 @@ class SignalDriver:
         self.target = phase
         self.mode = "yellow"
         self.until = self.wake = now + self.inter.yellow_s
-        self._set_phase(self.inter.tls_id, self._yellow[self.phase, phase])  # SUMO goes on
-        if self.trace is not None:
-            self._record(self._transition(False))
+        first, states = self._switches[self.phase, phase]
+        self._set_phase(self.inter.tls_id, first)  # SUMO goes on to the target by itself
+        self._record(states[0])
 
     def tick(self, now: float) -> None:
         """Follow the transition SUMO is running (see :meth:`_install`); call when due."""
@@ -274,8 +264,8 @@ class SignalDriver:
         if self.mode == "yellow" and self.inter.all_red_s > 0:
             self.mode = "all_red"
             self.until = self.wake = now + self.inter.all_red_s
-            if self.trace is not None:
-                self._record(self._transition(True))
+            _, states = self._switches[self.phase, self.target]
+            self._record(states[1])  # the all-red after the yellow
             return
         self.mode = "green"
         self.phase = self.target
